@@ -1,0 +1,1 @@
+"""Dataset builders: turn real sources or our own generators into trm datasets on disk."""

@@ -1,0 +1,1 @@
+"""Build Arc datasets (to be written)."""

@@ -1,0 +1,33 @@
+"""`trm build sudoku|maze|arc`: the argument parsers and the dispatch to each builder."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+from data_builders import arc, maze, sudoku
+
+BUILDERS = {"sudoku": sudoku, "maze": maze, "arc": arc}
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``build`` and one sub-command per puzzle kind."""
+    build = subparsers.add_parser("build", help="build a puzzle dataset")
+    kinds = build.add_subparsers(dest="kind", required=True, metavar="{sudoku,maze,arc}")
+    for name, module in BUILDERS.items():
+        p = kinds.add_parser(name, help=(module.__doc__ or "").strip().splitlines()[0])
+        module.add_arguments(p)
+        p.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build the dataset named by ``args.kind`` and print its summary."""
+    start = time.perf_counter()
+    summary = BUILDERS[args.kind].build_from_args(args)
+    summary["seconds"] = round(time.perf_counter() - start, 2)
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(" ".join(f"{k}={v}" for k, v in summary.items()))
+    return 0

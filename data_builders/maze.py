@@ -1,0 +1,1 @@
+"""Build Maze datasets (to be written)."""

@@ -1,0 +1,1 @@
+"""Build Sudoku datasets (to be written)."""

@@ -1,0 +1,1 @@
+"""Arc: parsing, rendering, token codec, verifier and symmetries (to be written)."""

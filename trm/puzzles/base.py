@@ -1,0 +1,95 @@
+"""What every puzzle kind provides, and the dihedral group shared by Maze and ARC.
+
+A *grid* is a 2-D numpy integer array in the puzzle's natural values (Sudoku: digits 0..9 with
+0 = blank; Maze: indices into ``"# SGo"``; ARC: colours 0..9). *Tokens* are the model's ids
+(PAD = 0 everywhere), see SPEC §2.4.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from trm.errors import TrmError
+
+PAD = 0  # the padding token id of every puzzle kind
+
+
+class PuzzleError(TrmError):
+    """A puzzle that cannot be read or is not valid; the message names the problem and where."""
+
+
+Grid = np.ndarray
+GridMap = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Symmetry:
+    """One element of a puzzle's augmentation group: ``inverse(forward(g)) == g``.
+
+    ``forward`` and ``inverse`` act on grids (and, for batched use, on arrays whose last two
+    axes are the grid). ``name`` describes the element (for logs and identifiers).
+    """
+
+    name: str
+    forward: GridMap
+    inverse: GridMap
+
+
+class PuzzleKind(Protocol):
+    """The interface of ``trm.puzzles.sudoku``, ``.maze`` and ``.arc`` (plain modules)."""
+
+    NAME: str
+    VOCAB_SIZE: int
+    SEQ_LEN: int
+
+    def parse(self, text: str) -> Grid: ...
+    def render(self, grid: Grid) -> str: ...
+    def encode(self, grid: Grid) -> np.ndarray: ...
+    def decode(self, tokens: np.ndarray) -> Grid: ...
+    def verify(self, question: Grid, answer: Grid) -> bool | None: ...
+    def random_symmetry(self, rng: np.random.Generator) -> Symmetry: ...
+
+
+# --- the dihedral group of the square (SPEC §3.4), on the last two axes -------------------
+
+
+def dihedral(grid: np.ndarray, t: int) -> np.ndarray:
+    """Apply dihedral transform ``t`` (0..7, numbering of SPEC §3.4) to the last two axes."""
+    ax = (-2, -1)
+    if t == 0:
+        return grid
+    if t == 1:
+        return np.rot90(grid, 1, axes=ax)
+    if t == 2:
+        return np.rot90(grid, 2, axes=ax)
+    if t == 3:
+        return np.rot90(grid, 3, axes=ax)
+    if t == 4:
+        return np.flip(grid, axis=-1)
+    if t == 5:
+        return np.flip(grid, axis=-2)
+    if t == 6:
+        return np.swapaxes(grid, -1, -2)
+    if t == 7:
+        return np.flip(np.rot90(grid, 1, axes=ax), axis=-1)
+    raise ValueError(f"dihedral id must be 0..7, got {t}")
+
+
+DIHEDRAL_INVERSE = (0, 3, 2, 1, 4, 5, 6, 7)
+
+
+def inverse_dihedral(grid: np.ndarray, t: int) -> np.ndarray:
+    """Undo ``dihedral(·, t)``."""
+    return dihedral(grid, DIHEDRAL_INVERSE[t])
+
+
+def dihedral_symmetry(t: int) -> Symmetry:
+    """The dihedral transform ``t`` as a Symmetry."""
+    return Symmetry(
+        f"d{t}", lambda g: np.ascontiguousarray(dihedral(g, t)),
+        lambda g: np.ascontiguousarray(inverse_dihedral(g, t)),
+    )

@@ -1,0 +1,1 @@
+"""Maze: parsing, rendering, token codec, verifier and symmetries (to be written)."""

@@ -1,0 +1,1 @@
+"""Sudoku: parsing, rendering, token codec, verifier and symmetries (to be written)."""
