@@ -1,0 +1,85 @@
+"""Where puzzles come from: CSV files in the Sudoku-Extreme layout, and Hugging Face downloads.
+
+The CSV layout (``source,question,answer,rating``) is shared by Sudoku-Extreme and Maze-Hard.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from trm.errors import TrmError
+
+CSV_HEADER = ["source", "question", "answer", "rating"]
+
+
+@dataclass(frozen=True)
+class CsvRow:
+    """One data row; ``line`` is its 1-based line number in the file (the header is line 1)."""
+
+    path: str
+    line: int
+    source: str
+    question: str
+    answer: str
+    rating: int
+
+    def where(self) -> str:
+        """``file:line`` for error messages."""
+        return f"{self.path}:{self.line}"
+
+
+def read_puzzle_csv(path: str | os.PathLike) -> list[CsvRow]:
+    """Read every row of a ``source,question,answer,rating`` CSV.
+
+    Raises ``TrmError`` naming the file and line for a missing file, a wrong header, a row with
+    the wrong number of columns or a rating that is not an integer. Row *contents* (length,
+    characters, validity) are checked by the puzzle kind, which knows the rules.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise TrmError(f"{p}: no such file")
+    rows: list[CsvRow] = []
+    with p.open(newline="") as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if header is None:
+            raise TrmError(f"{p}: empty file (expected header {','.join(CSV_HEADER)})")
+        if [h.strip() for h in header] != CSV_HEADER:
+            raise TrmError(f"{p}:1: header is {','.join(header)!r}, expected {','.join(CSV_HEADER)}")
+        for fields in reader:
+            line = reader.line_num
+            if not fields:
+                continue
+            if len(fields) != 4:
+                raise TrmError(f"{p}:{line}: expected 4 columns, found {len(fields)}")
+            source, question, answer, rating = fields
+            try:
+                r = int(float(rating)) if rating.strip() else 0
+            except ValueError:
+                raise TrmError(f"{p}:{line}: rating {rating!r} is not a number") from None
+            rows.append(CsvRow(str(p), line, source, question, answer, r))
+    return rows
+
+
+def download_hf(repo_id: str, filename: str) -> Path:
+    """Download ``filename`` of the Hugging Face dataset ``repo_id`` (cached) and return its path.
+
+    Offline, or when ``huggingface_hub`` is missing, fails at once with a one-line ``TrmError``.
+    """
+    try:
+        from huggingface_hub import hf_hub_download
+    except ImportError:
+        raise TrmError("--source hf needs the package huggingface_hub (pip install huggingface_hub)") from None
+    os.environ.setdefault("HF_HUB_ETAG_TIMEOUT", "10")
+    os.environ.setdefault("HF_HUB_DOWNLOAD_TIMEOUT", "10")
+    try:
+        return Path(hf_hub_download(repo_id=repo_id, filename=filename, repo_type="dataset"))
+    except Exception as e:  # offline: connection errors, LocalEntryNotFoundError, ...
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise TrmError(
+            f"could not download {filename} of the Hugging Face dataset {repo_id} "
+            f"(offline? {reason}); pass a local CSV with --source PATH.csv instead"
+        ) from None
