@@ -1,1 +1,282 @@
-"""Build Maze datasets (to be written)."""
+"""Build a Maze-Hard dataset from a CSV, from Hugging Face, or from the built-in generator.
+
+Sources (``--source``):
+
+* ``PATH.csv``: the ``source,question,answer,rating`` layout of ``sapientinc/maze-30x30-hard-1k``
+  (question and answer are n² characters over ``# SGo``), used as the train split; the test
+  split comes from ``--test-source PATH.csv``.
+* ``DIR``: a directory holding ``train.csv`` and ``test.csv``.
+* ``hf``: both files downloaded from Hugging Face.
+* ``generate``: ``--count`` train and ``--test-count`` test mazes from the Maze-Hard recipe
+  (``data_builders/maze_generate.py`` says how the sampling departs from it). Train and test
+  never share a wall layout.
+
+Every CSV row is checked (length, characters, one S and one G, the answer a shortest path of
+its question); the first bad row stops the build with ``file:line: reason`` unless
+``--skip-invalid``, which skips and counts bad rows. ``--aug`` turns each train maze into a
+group of its 8 dihedral copies; the test split is never augmented. ``build_info.json`` records
+the arguments, counts and path-length statistics (lengths in moves).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from data_builders.format import Split, write_dataset
+from data_builders.maze_generate import generate
+from data_builders.sources import CsvRow, download_hf, read_puzzle_csv
+from trm.errors import TrmError
+from trm.puzzles import maze
+from trm.puzzles.base import PuzzleError, dihedral
+
+HF_REPO = "sapientinc/maze-30x30-hard-1k"
+VERIFY_CHUNK = 256
+
+
+def _row_grids(row: CsvRow, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Parse one CSV row's question and answer; raises ``PuzzleError`` with the reason."""
+    grids = []
+    for name, text in (("question", row.question), ("answer", row.answer)):
+        if len(text) != size * size:
+            raise PuzzleError(f"{name} has {len(text)} characters, expected {size * size}")
+        try:
+            grids.append(maze.parse(text))
+        except PuzzleError as e:
+            raise PuzzleError(f"{name}: {e}") from None
+    if (grids[0] == maze.PATH).any():
+        raise PuzzleError("question has path cells 'o'")
+    return grids[0], grids[1]
+
+
+def load_csv(
+    path: str | Path, *, size: int = 30, skip_invalid: bool = False, progress: bool = True
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Read and check a maze CSV; returns ``(questions, answers, skipped)`` as ``(N, n, n)``.
+
+    Raises ``PuzzleError`` ``file:line: reason`` for the first bad row unless ``skip_invalid``.
+    """
+    rows = read_puzzle_csv(path)
+    bad: dict[int, str] = {}  # row index -> reason
+    parsed: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    for i, row in enumerate(rows):
+        try:
+            parsed[i] = _row_grids(row, size)
+        except PuzzleError as e:
+            bad[i] = str(e)
+    keys = sorted(parsed)
+    questions = np.array([parsed[i][0] for i in keys], np.uint8).reshape(-1, size, size)
+    answers = np.array([parsed[i][1] for i in keys], np.uint8).reshape(-1, size, size)
+    ok = np.ones(len(keys), bool)
+    chunks = range(0, len(keys), VERIFY_CHUNK)
+    for s in tqdm(
+        chunks, desc=f"check {Path(path).name}", unit="chunk", disable=None if progress else True
+    ):
+        ok[s : s + VERIFY_CHUNK] = maze.verify_batch(
+            questions[s : s + VERIFY_CHUNK], answers[s : s + VERIFY_CHUNK]
+        )
+    for j in np.flatnonzero(~ok):
+        bad[keys[j]] = maze.check_answer(questions[j], answers[j]) or "answer is not valid"
+    if bad and not skip_invalid:
+        first = min(bad)
+        raise PuzzleError(f"{rows[first].where()}: {bad[first]}")
+    questions, answers = questions[ok], answers[ok]
+    if len(questions) == 0:
+        raise TrmError(f"{path}: no valid mazes")
+    return questions, answers, len(bad)
+
+
+def write_csv(
+    path: str | Path, questions: np.ndarray, answers: np.ndarray, source: str = "trm-generate"
+) -> None:
+    """Write mazes in the ``source,question,answer,rating`` layout (rating = path length)."""
+    lines = ["source,question,answer,rating"]
+    for q, a in zip(questions, answers):
+        length = int((a == maze.PATH).sum()) + 1
+        lines.append(f"{source},{maze.to_line(q)},{maze.to_line(a)},{length}")
+    Path(path).write_text("\n".join(lines) + "\n")
+
+
+def augment(questions: np.ndarray, answers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The 8 dihedral copies (SPEC §3.4 order) of each maze, consecutive: ``(8N, n, n)``."""
+
+    def copies(grids: np.ndarray) -> np.ndarray:
+        stacked = np.stack([dihedral(grids, t) for t in range(8)], axis=1)  # (N, 8, n, n)
+        return stacked.reshape(-1, *grids.shape[1:])
+
+    return copies(questions), copies(answers)
+
+
+def _layout_keys(questions: np.ndarray) -> set[bytes]:
+    return {np.packbits(q == maze.WALL).tobytes() for q in questions}
+
+
+def _stats(lengths: np.ndarray) -> dict[str, float]:
+    if len(lengths) == 0:
+        return {"min": 0, "mean": 0.0, "max": 0}
+    return {
+        "min": int(lengths.min()),
+        "mean": round(float(lengths.mean()), 2),
+        "max": int(lengths.max()),
+    }
+
+
+def _resolve_csvs(source: str, test_source: str | None) -> tuple[Path, Path]:
+    if source == "hf":
+        train = download_hf(HF_REPO, "train.csv")
+        return train, Path(test_source) if test_source else download_hf(HF_REPO, "test.csv")
+    p = Path(source)
+    if p.is_dir():
+        return p / "train.csv", Path(test_source) if test_source else p / "test.csv"
+    if p.is_file():
+        if not test_source:
+            raise TrmError(
+                f"--source {source} gives the train split only; pass --test-source PATH.csv "
+                "(or a directory with train.csv and test.csv)"
+            )
+        return p, Path(test_source)
+    raise TrmError(
+        f"--source {source}: no such file or directory "
+        "(expected PATH.csv, a directory with train.csv and test.csv, hf or generate)"
+    )
+
+
+def build(
+    out: str | Path,
+    source: str,
+    *,
+    count: int = 1000,
+    test_count: int | None = None,
+    size: int = 30,
+    min_path: int = 110,
+    aug: bool = False,
+    seed: int = 0,
+    skip_invalid: bool = False,
+    test_source: str | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Build a Maze dataset into ``out`` and return a summary of plain values.
+
+    ``count``, ``test_count`` (default ``count``) and ``min_path`` apply to ``source="generate"``;
+    ``size`` is the grid side expected from every source. Same arguments, same bytes.
+    """
+    test_count = count if test_count is None else test_count
+    if count < 1 or test_count < 0:
+        raise TrmError(f"--count must be >= 1 and --test-count >= 0, got {count} and {test_count}")
+    skipped, info = 0, {}
+    if source == "generate":
+        rng = np.random.default_rng(seed)
+        n_test = 0 if test_source else test_count
+        gen = generate(count + n_test, size=size, min_path=min_path, rng=rng, progress=progress)
+        questions = gen.questions
+        answers, lengths = maze.solve_batch(questions)
+        w = gen.recipe_weights
+        info["generator"] = {
+            "layouts_tried": gen.layouts_tried,
+            "recipe_weighted_path_mean": round(float((lengths * w).sum() / w.sum()), 2),
+            "sampling": "G uniform among cells farther than min_path moves from S; "
+            "see data_builders/maze_generate.py",
+        }
+        train_q, train_a = questions[:count], answers[:count]
+        test_q, test_a = questions[count:], answers[count:]
+        if test_source:
+            test_q, test_a, skipped = load_csv(
+                test_source, size=size, skip_invalid=skip_invalid, progress=progress
+            )
+    else:
+        train_path, test_path = _resolve_csvs(source, test_source)
+        train_q, train_a, s1 = load_csv(
+            train_path, size=size, skip_invalid=skip_invalid, progress=progress
+        )
+        test_q, test_a, s2 = load_csv(
+            test_path, size=size, skip_invalid=skip_invalid, progress=progress
+        )
+        skipped = s1 + s2
+    shared = len(_layout_keys(train_q) & _layout_keys(test_q))
+    train_len = (train_a == maze.PATH).sum(axis=(1, 2)) + 1
+    test_len = (test_a == maze.PATH).sum(axis=(1, 2)) + 1
+
+    group = 8 if aug else 1
+    in_q, in_a = augment(train_q, train_a) if aug else (train_q, train_a)
+    splits = {
+        "train": Split.one_example_per_puzzle(maze.encode(in_q), maze.encode(in_a), group),
+        "test": Split.one_example_per_puzzle(maze.encode(test_q), maze.encode(test_a), 1),
+    }
+    all_len = np.concatenate([train_len, test_len])
+    summary = {
+        "out": str(out),
+        "source": source,
+        "train_mazes": len(train_q),
+        "train_puzzles": len(in_q),
+        "test_mazes": len(test_q),
+        "skipped": skipped,
+        "shared_layouts": shared,
+        **{f"path_{k}": v for k, v in _stats(all_len).items()},
+    }
+    build_info = {
+        "kind": "maze",
+        "args": {
+            "source": source,
+            "test_source": test_source,
+            "count": count,
+            "test_count": test_count,
+            "size": size,
+            "min_path": min_path,
+            "aug": aug,
+            "seed": seed,
+            "skip_invalid": skip_invalid,
+        },
+        "path_length_unit": "moves (o cells + 1)",
+        "train": {"mazes": len(train_q), "puzzles": len(in_q), "path_length": _stats(train_len)},
+        "test": {"mazes": len(test_q), "path_length": _stats(test_len)},
+        "skipped": skipped,
+        "shared_layouts": shared,
+        **info,
+    }
+    write_dataset(out, splits, maze.VOCAB_SIZE, extra_json={"build_info.json": build_info})
+    return summary
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the options of ``trm build maze``."""
+    parser.add_argument(
+        "--source", required=True, help="PATH.csv, DIR (train.csv + test.csv), hf or generate"
+    )
+    parser.add_argument("--out", required=True, help="output dataset directory")
+    parser.add_argument("--aug", action="store_true", help="8 dihedral copies of each train maze")
+    parser.add_argument(
+        "--count", type=int, default=1000, help="generated train mazes (default 1000)"
+    )
+    parser.add_argument(
+        "--test-count", type=int, default=None, help="generated test mazes (default --count)"
+    )
+    parser.add_argument("--size", type=int, default=30, help="grid side (default 30)")
+    parser.add_argument(
+        "--min-path",
+        type=int,
+        default=110,
+        help="generated mazes have a shortest path longer than this many moves (default 110)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--skip-invalid", action="store_true", help="skip and count bad CSV rows")
+    parser.add_argument("--test-source", default=None, help="CSV for the test split")
+
+
+def build_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """``build`` with the options of ``add_arguments``."""
+    return build(
+        args.out,
+        args.source,
+        count=args.count,
+        test_count=args.test_count,
+        size=args.size,
+        min_path=args.min_path,
+        aug=args.aug,
+        seed=args.seed,
+        skip_invalid=args.skip_invalid,
+        test_source=args.test_source,
+    )

@@ -1,0 +1,123 @@
+"""Run configuration: typed dataclasses as the schema, omegaconf for YAML and ``key=value``.
+
+A recipe YAML may compose parts with a ``defaults`` mapping, e.g.::
+
+    defaults:
+      model: trm_mlp          # configs/model/trm_mlp.yaml, merged under `model`
+      task: sudoku_extreme    # configs/task/sudoku_extreme.yaml, merged at the top level
+
+Order of precedence (last wins): dataclass defaults, task part, model part, the recipe's own
+keys, command-line overrides. Unknown keys and wrong types are errors. Values that come from
+the dataset (vocabulary, sequence length, number of puzzle identifiers) are filled in by code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from trm.errors import TrmError
+from trm.model import ModelConfig
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs; saved resolved as ``config.yaml`` in the run directory."""
+
+    data_path: str = ""  # a dataset built by `trm build`
+    kind: str = ""  # sudoku | maze | arc; inferred from the dataset when empty
+    model: ModelConfig = field(default_factory=ModelConfig)
+    global_batch_size: int = 768  # B: examples per optimiser step, all ranks together
+    epochs: int = 50000  # an epoch = one puzzle from every group
+    eval_interval: int = 5000  # epochs between evaluations (also the sampler's pass length)
+    max_steps: int = 0  # stop after this many optimiser steps (0: from epochs, SPEC §7.3)
+    lr: float = 1e-4
+    lr_min_ratio: float = 1.0
+    lr_warmup_steps: int = 2000
+    beta1: float = 0.9
+    beta2: float = 0.95
+    weight_decay: float = 1.0
+    puzzle_emb_lr: float = 1e-4
+    puzzle_emb_weight_decay: float = 1.0
+    ema: bool = True
+    ema_rate: float = 0.999
+    loss_type: str = "stablemax"  # stablemax | softmax
+    seed: int = 0
+    eval_limit: int = 0  # evaluate on a seeded random subset of this many test examples (0: all)
+    eval_batch_size: int = 0  # 0: the training batch size
+    eval_every_steps: int = 0  # evaluate every N steps instead of every eval_interval epochs
+    checkpoint_every_steps: int = 500  # a resumable checkpoint every N steps (and at each eval)
+    log_every_steps: int = 20  # read metrics from the device, update the bar and the JSONL log
+    logger: str = "jsonl"  # jsonl | wandb (JSONL is always written)
+    project: str = "trm"
+    run_name: str = ""  # default: <config file stem>-<time>
+    run_dir: str = ""  # default: runs/<run_name>
+    device: str = "auto"  # auto | cpu | cuda
+    bf16: bool = True  # bf16 autocast on CUDA (CPU always runs float32)
+    compile: bool = True  # torch.compile on CUDA
+    threads: int = 0  # torch CPU threads (0: leave torch's default)
+
+
+def _load_yaml(path: Path) -> Any:
+    try:
+        return OmegaConf.load(path)
+    except FileNotFoundError:
+        raise TrmError(f"{path}: no such config file") from None
+    except Exception as e:
+        raise TrmError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+
+
+def compose(path: str | Path) -> Any:
+    """The recipe at ``path`` with its ``defaults`` parts merged (an omegaconf DictConfig)."""
+    path = Path(path)
+    recipe = _load_yaml(path)
+    parts = recipe.pop("defaults", None) or {}
+    root = path.parent
+    merged = []
+    for group in ("task", "model"):
+        if group in parts:
+            part = _load_yaml(root / group / f"{parts[group]}.yaml")
+            merged.append(OmegaConf.create({"model": part}) if group == "model" else part)
+    unknown = set(parts) - {"task", "model"}
+    if unknown:
+        raise TrmError(f"{path}: unknown defaults group(s) {sorted(unknown)}; use task and model")
+    return OmegaConf.merge(*merged, recipe) if merged else recipe
+
+
+def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
+    """Compose ``path``, apply ``key=value`` overrides and validate against ``TrainConfig``."""
+    schema = OmegaConf.structured(TrainConfig)
+    try:
+        layers = [schema]
+        if path is not None:
+            layers.append(compose(path))
+        for item in overrides:
+            if "=" not in item:
+                raise TrmError(f"override {item!r} is not of the form key=value")
+        layers.append(OmegaConf.from_dotlist(list(overrides)))
+        cfg = OmegaConf.merge(*layers)
+        return OmegaConf.to_object(cfg)
+    except OmegaConfBaseException as e:
+        msg = str(e).splitlines()[0]
+        key = getattr(e, "full_key", None)
+        where = f" (key {key})" if key else ""
+        raise TrmError(f"{path or 'config'}: {msg}{where}") from None
+
+
+def to_yaml(cfg: TrainConfig) -> str:
+    """The resolved config as YAML (what the run directory keeps)."""
+    return OmegaConf.to_yaml(OmegaConf.structured(cfg))
+
+
+def model_config_from_dict(d: dict) -> ModelConfig:
+    """A ``ModelConfig`` from a plain dict, rejecting unknown keys."""
+    names = {f.name for f in dataclasses.fields(ModelConfig)}
+    unknown = set(d) - names
+    if unknown:
+        raise TrmError(f"unknown model config keys {sorted(unknown)}")
+    return ModelConfig(**d)

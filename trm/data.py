@@ -1,0 +1,174 @@
+"""Reading built datasets (SPEC §2): memory-mapped arrays, the training sampler, the test loader.
+
+The sampler follows the official one (uniform over groups, one random puzzle of a group per
+epoch, all its examples in random order, epochs concatenated into passes of
+``epochs_per_pass`` epochs, incomplete last batch dropped, rank r takes rows
+[r*b, (r+1)*b) of the global batch) with two deliberate differences: every random choice comes
+from generators seeded by (seed, pass, batch), so all ranks agree (official bug B9) and the
+position (pass, batch) is all that is needed to resume exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from trm.errors import TrmError
+
+IGNORE_LABEL = -100
+FIELDS = ("inputs", "labels", "puzzle_identifiers", "puzzle_indices", "group_indices")
+
+
+@dataclass
+class Batch:
+    """A collated batch: int32 tensors; labels use -100 for ignored cells."""
+
+    inputs: torch.Tensor  # (b, L)
+    labels: torch.Tensor  # (b, L)
+    puzzle_identifiers: torch.Tensor  # (b,)
+
+    def to(self, device, non_blocking: bool = False) -> Batch:
+        return Batch(*(t.to(device, non_blocking=non_blocking) for t in (self.inputs, self.labels, self.puzzle_identifiers)))
+
+    def pin_memory(self) -> Batch:
+        return Batch(self.inputs.pin_memory(), self.labels.pin_memory(), self.puzzle_identifiers.pin_memory())
+
+
+class PuzzleDataset:
+    """One split of a built dataset: ``inputs``/``labels`` memory-mapped, indices in RAM."""
+
+    def __init__(self, root: str | os.PathLike, split: str = "train"):
+        d = Path(root) / split
+        meta_path = d / "dataset.json"
+        if not meta_path.is_file():
+            raise TrmError(f"{d}: not a trm dataset split (no dataset.json); build one with `trm build`")
+        self.root, self.split = Path(root), split
+        self.metadata = json.loads(meta_path.read_text())
+        set_name = self.metadata.get("sets", ["all"])[0]
+        arrays = {}
+        for f in FIELDS:
+            path = d / f"{set_name}__{f}.npy"
+            if not path.is_file():
+                raise TrmError(f"{path}: missing dataset array")
+            arrays[f] = np.load(path, mmap_mode="r" if f in ("inputs", "labels") else None)
+        self.inputs, self.labels = arrays["inputs"], arrays["labels"]
+        self.puzzle_identifiers = arrays["puzzle_identifiers"].astype(np.int32)
+        self.puzzle_indices = arrays["puzzle_indices"].astype(np.int64)
+        self.group_indices = arrays["group_indices"].astype(np.int64)
+        self.ignore_label_id = self.metadata.get("ignore_label_id", 0)
+
+    @property
+    def num_examples(self) -> int:
+        return len(self.inputs)
+
+    @property
+    def num_groups(self) -> int:
+        return len(self.group_indices) - 1
+
+    def collate(self, rows: np.ndarray, puzzles: np.ndarray, pad_to: int | None = None) -> Batch:
+        """Gather example ``rows`` (with their puzzle indices) into a Batch, padded to ``pad_to``."""
+        inputs = np.asarray(self.inputs[rows], dtype=np.int32)
+        labels = np.asarray(self.labels[rows], dtype=np.int32)
+        labels[labels == self.ignore_label_id] = IGNORE_LABEL
+        ids = self.puzzle_identifiers[puzzles].astype(np.int32)
+        if pad_to is not None and len(rows) < pad_to:
+            n = pad_to - len(rows)
+            inputs = np.concatenate([inputs, np.zeros((n, inputs.shape[1]), np.int32)])
+            labels = np.concatenate([labels, np.full((n, labels.shape[1]), IGNORE_LABEL, np.int32)])
+            ids = np.concatenate([ids, np.zeros(n, np.int32)])
+        return Batch(torch.from_numpy(inputs), torch.from_numpy(labels), torch.from_numpy(ids))
+
+    def puzzle_of_rows(self, rows: np.ndarray) -> np.ndarray:
+        """The puzzle index of each example row."""
+        return np.searchsorted(self.puzzle_indices, rows, side="right") - 1
+
+
+class TrainSampler:
+    """Seeded, resumable training batches (SPEC §2.5). ``state`` = (pass, batch in pass)."""
+
+    def __init__(self, data: PuzzleDataset, global_batch_size: int, epochs_per_pass: int, seed: int,
+                 rank: int = 0, world_size: int = 1):
+        if global_batch_size % world_size:
+            raise TrmError(f"global_batch_size {global_batch_size} is not divisible by {world_size} ranks")
+        self.data, self.B, self.epochs_per_pass, self.seed = data, global_batch_size, epochs_per_pass, seed
+        self.rank, self.world_size = rank, world_size
+        self.pass_index, self.batch_index = 0, 0
+        self._plan = None  # (puzzles per position, batch start positions) of the current pass
+
+    def state_dict(self) -> dict:
+        return {"pass_index": self.pass_index, "batch_index": self.batch_index}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.pass_index, self.batch_index = state["pass_index"], state["batch_index"]
+        self._plan = None
+
+    def _make_plan(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        d = self.data
+        rng = np.random.default_rng([self.seed, self.pass_index])
+        order = np.concatenate([rng.permutation(d.num_groups) for _ in range(self.epochs_per_pass)])
+        start, size = d.group_indices[order], np.diff(d.group_indices)[order]
+        puzzles = start + (rng.random(len(order)) * size).astype(np.int64)  # one puzzle per visit
+        counts = np.diff(d.puzzle_indices)[puzzles]
+        ends = np.cumsum(counts)
+        # Batch j takes whole puzzles until B examples are reached (the last one possibly cut).
+        bounds = [0]
+        filled = 0
+        while True:
+            pos = int(np.searchsorted(ends, filled + self.B, side="left"))
+            if pos >= len(ends):
+                break  # the incomplete last batch of the pass is dropped
+            bounds.append(pos + 1)
+            filled = int(ends[pos])
+        return puzzles, counts, np.asarray(bounds)
+
+    def batches_per_pass(self) -> int:
+        if self._plan is None:
+            self._plan = self._make_plan()
+        return len(self._plan[2]) - 1
+
+    def next_batch(self) -> Batch:
+        """The next local batch (rows [rank*b, (rank+1)*b) of the global batch)."""
+        while True:
+            if self._plan is None:
+                self._plan = self._make_plan()
+            puzzles, counts, bounds = self._plan
+            if self.batch_index < len(bounds) - 1:
+                break
+            self.pass_index, self.batch_index, self._plan = self.pass_index + 1, 0, None
+            if len(bounds) == 1:
+                raise TrmError("the dataset has fewer examples per pass than one global batch")
+        lo, hi = bounds[self.batch_index], bounds[self.batch_index + 1]
+        rng = np.random.default_rng([self.seed, self.pass_index, self.batch_index + 1])
+        if (counts[lo:hi] == 1).all():  # Sudoku, Maze: one example per puzzle
+            pids_a = puzzles[lo:hi]
+            rows_a = self.data.puzzle_indices[pids_a]
+        else:
+            rows, pids = [], []
+            for p, k in zip(puzzles[lo:hi], counts[lo:hi]):
+                rows.append(self.data.puzzle_indices[p] + rng.permutation(k))
+                pids.append(np.full(k, p))
+            rows_a, pids_a = np.concatenate(rows)[: self.B], np.concatenate(pids)[: self.B]
+        self.batch_index += 1
+        b = self.B // self.world_size
+        sl = slice(self.rank * b, (self.rank + 1) * b)
+        return self.data.collate(rows_a[sl], pids_a[sl])
+
+
+def test_batches(data: PuzzleDataset, global_batch_size: int, rank: int = 0, world_size: int = 1,
+                 limit: int = 0, seed: int = 0):
+    """Yield ``(Batch, n_real)`` over the test split in order (SPEC §2.6), padded to b rows.
+
+    ``limit`` > 0 evaluates a seeded random subset of that many examples (in file order).
+    """
+    rows = np.arange(data.num_examples)
+    if 0 < limit < len(rows):
+        rows = np.sort(np.random.default_rng(seed).choice(len(rows), limit, replace=False))
+    b = global_batch_size // world_size
+    for start in range(0, len(rows), global_batch_size):
+        chunk = rows[start : start + global_batch_size][rank * b : (rank + 1) * b]
+        yield data.collate(chunk, data.puzzle_of_rows(chunk), pad_to=b), len(chunk)

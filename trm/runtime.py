@@ -1,0 +1,67 @@
+"""Where a run executes: device, precision, process group, threads."""
+
+from __future__ import annotations
+
+import os
+from contextlib import nullcontext
+from dataclasses import dataclass
+from functools import partial
+
+import torch
+import torch.distributed as dist
+
+from trm.errors import TrmError
+
+
+@dataclass
+class Runtime:
+    """The device, rank and precision of this process."""
+
+    device: torch.device
+    rank: int = 0
+    world_size: int = 1
+    bf16: bool = False
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def state_dtype(self) -> torch.dtype:
+        """dtype of the carried states (y, z)."""
+        return torch.bfloat16 if self.bf16 else torch.float32
+
+    def autocast(self):
+        """A context factory: bf16 autocast on CUDA when enabled, else nothing."""
+        if self.bf16:
+            return partial(torch.autocast, device_type=self.device.type, dtype=torch.bfloat16)
+        return nullcontext
+
+
+def setup_runtime(device: str = "auto", bf16: bool = True, threads: int = 0) -> Runtime:
+    """Pick the device and, under ``torchrun``, join the process group (NCCL on CUDA, gloo on CPU)."""
+    if threads > 0:
+        torch.set_num_threads(threads)
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise TrmError("device=cuda but no CUDA device is available")
+    if device not in ("cpu", "cuda"):
+        raise TrmError(f"device must be auto, cpu or cuda, got {device!r}")
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    if world_size > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device == "cuda" else "gloo")
+    dev = torch.device(device)
+    if device == "cuda":
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local)
+        dev = torch.device("cuda", local)
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    return Runtime(dev, rank, world_size, bf16=bf16 and device == "cuda")
+
+
+def teardown_runtime() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()

@@ -1,0 +1,312 @@
+"""The training loop (SPEC §7.6): deep supervision with carry, optimisers, EMA, eval, checkpoints.
+
+``train(cfg)`` reads top to bottom: setup, data, model and optimisers, resume, then the loop.
+One optimiser step = one supervision step on every slot of the fixed-size batch.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import time
+from datetime import datetime
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from trm.act import Carry, initial_carry, supervision_step
+from trm.checkpoint import (CHECKPOINT, INFERENCE, load_training_state, save_inference, save_training_state,
+                            write_text_atomic)
+from trm.config import TrainConfig, load_config, to_yaml
+from trm.data import PuzzleDataset, TrainSampler
+from trm.errors import TrmError
+from trm.evaluate import evaluate
+from trm.losses import normalise_metrics
+from trm.model import TinyRecursiveModel
+from trm.optim import EMA, AdamATan2, learning_rate, sign_sgd_rows
+from trm.runtime import Runtime, setup_runtime, teardown_runtime
+
+KIND_BY_VOCAB = {11: "sudoku", 6: "maze", 12: "arc"}
+
+
+class Interrupted(Exception):
+    """SIGINT or SIGTERM arrived; a checkpoint was saved."""
+
+
+def fill_from_data(cfg: TrainConfig, data: PuzzleDataset) -> None:
+    """Copy vocabulary, sequence length and identifier count from the dataset into the config."""
+    meta = data.metadata
+    cfg.model.vocab_size = int(meta["vocab_size"])
+    cfg.model.seq_len = int(meta["seq_len"])
+    cfg.model.num_puzzle_identifiers = int(meta["num_puzzle_identifiers"])
+    if not cfg.kind:
+        cfg.kind = KIND_BY_VOCAB.get(cfg.model.vocab_size, "")
+
+
+def total_steps(cfg: TrainConfig, data: PuzzleDataset) -> int:
+    """Optimiser steps of the run: ``max_steps``, or epochs x examples per epoch / B (SPEC §7.3)."""
+    if cfg.max_steps > 0:
+        return cfg.max_steps
+    meta = data.metadata
+    return int(cfg.epochs * meta["total_groups"] * meta["mean_puzzle_examples"] / cfg.global_batch_size)
+
+
+def prepare_run_dir(cfg: TrainConfig, config_path: str | None) -> Path:
+    if not cfg.run_name:
+        stem = Path(config_path).stem if config_path else "run"
+        cfg.run_name = f"{stem}-{datetime.now():%Y%m%d-%H%M%S}"
+    if not cfg.run_dir:
+        cfg.run_dir = str(Path("runs") / cfg.run_name)
+    return Path(cfg.run_dir)
+
+
+class MetricsLog:
+    """Append-only JSONL metrics (rank 0), mirrored to wandb when ``logger=wandb``."""
+
+    def __init__(self, run_dir: Path, cfg: TrainConfig, resume_step: int | None, enabled: bool):
+        self.enabled, self.path, self.wandb = enabled, run_dir / "metrics.jsonl", None
+        if not enabled:
+            return
+        if resume_step is not None and self.path.exists():  # drop lines newer than the checkpoint
+            keep = [ln for ln in self.path.read_text().splitlines() if json.loads(ln)["step"] <= resume_step]
+            write_text_atomic(self.path, "".join(ln + "\n" for ln in keep))
+        if cfg.logger == "wandb":
+            self.wandb = _start_wandb(cfg, run_dir)
+        elif cfg.logger != "jsonl":
+            raise TrmError(f"logger must be jsonl or wandb, got {cfg.logger!r}")
+
+    def log(self, step: int, values: dict) -> None:
+        if not self.enabled:
+            return
+        with self.path.open("a") as f:
+            f.write(json.dumps({"step": step, **values}) + "\n")
+        if self.wandb is not None:
+            self.wandb.log(values, step=step)
+
+
+def _start_wandb(cfg: TrainConfig, run_dir: Path):
+    import os
+
+    import wandb
+
+    if not (os.environ.get("WANDB_API_KEY") or os.environ.get("WANDB_MODE")):
+        os.environ["WANDB_MODE"] = "offline"  # never required: without a login, log locally
+    from omegaconf import OmegaConf
+
+    wandb.init(project=cfg.project, name=cfg.run_name, dir=str(run_dir),
+               config=OmegaConf.to_container(OmegaConf.structured(cfg)))
+    return wandb
+
+
+def build_model(cfg: TrainConfig, rt: Runtime) -> tuple[TinyRecursiveModel, torch.nn.Module]:
+    """The model (same init on every rank) and the callable used for steps (compiled, DDP)."""
+    torch.manual_seed(cfg.seed)
+    core = TinyRecursiveModel(cfg.model).to(rt.device)
+    fwd: torch.nn.Module = core
+    if rt.world_size > 1:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        # The puzzle table is a buffer updated identically on every rank: never broadcast it.
+        fwd = DDP(core, device_ids=[rt.device.index] if rt.device.type == "cuda" else None,
+                  broadcast_buffers=False)
+    if cfg.compile and rt.device.type == "cuda":
+        fwd = torch.compile(fwd, dynamic=False)
+    return core, fwd
+
+
+def train(cfg: TrainConfig, config_path: str | None = None, resume_dir: str | None = None,
+          progress: bool = True) -> Path:
+    """Train (or resume) a run; returns the run directory."""
+    # --- setup --------------------------------------------------------------------------
+    rt = setup_runtime(cfg.device, cfg.bf16, cfg.threads)
+    try:
+        return _train(cfg, rt, config_path, resume_dir, progress)
+    finally:
+        teardown_runtime()
+
+
+def _train(cfg: TrainConfig, rt: Runtime, config_path, resume_dir, progress) -> Path:
+    train_data = PuzzleDataset(cfg.data_path, "train")
+    test_data = PuzzleDataset(cfg.data_path, "test") if (Path(cfg.data_path) / "test").is_dir() else None
+    fill_from_data(cfg, train_data)
+    run_dir = Path(resume_dir) if resume_dir else prepare_run_dir(cfg, config_path)
+    steps_total = total_steps(cfg, train_data)
+    B, b = cfg.global_batch_size, cfg.global_batch_size // rt.world_size
+    if rt.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(run_dir / "config.yaml", to_yaml(cfg))
+
+    # --- model, optimisers, sampler -----------------------------------------------------
+    core, fwd = build_model(cfg, rt)
+    adam = AdamATan2(core.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), weight_decay=cfg.weight_decay)
+    ema = EMA(core, cfg.ema_rate) if cfg.ema else None
+    sampler = TrainSampler(train_data, B, cfg.eval_interval, cfg.seed, rt.rank, rt.world_size)
+    eval_every = cfg.eval_every_steps or sampler.batches_per_pass()
+    generator = torch.Generator(device=rt.device)
+    generator.manual_seed(cfg.seed + 1000 * (rt.rank + 1))
+    autocast = rt.autocast()
+    step, carry = 0, None
+
+    # --- resume -------------------------------------------------------------------------
+    if resume_dir:
+        state = load_training_state(run_dir)
+        core.load_state_dict(state["model"])
+        adam.load_state_dict(state["adam"])
+        if ema is not None:
+            ema.load_state_dict(state["ema"])
+        sampler.load_state_dict(state["sampler"])
+        generator.set_state(state["generator"][rt.rank])
+        step = state["step"]
+        if state["carry"] is not None:
+            carry = Carry.from_state_dict({k: v.to(rt.device) for k, v in state["carry"][rt.rank].items()})
+    log = MetricsLog(run_dir, cfg, step if resume_dir else None, rt.is_main)
+
+    def checkpoint() -> None:
+        carries = _gather([None if carry is None else {k: v.cpu() for k, v in carry.state_dict().items()}], rt)
+        gens = _gather([generator.get_state()], rt)
+        if rt.is_main:
+            save_training_state(run_dir, {
+                "step": step, "model": core.state_dict(), "adam": adam.state_dict(),
+                "ema": ema.state_dict() if ema else None, "sampler": sampler.state_dict(),
+                "generator": gens, "carry": carries, "config": to_yaml(cfg),
+            })
+
+    def evaluate_and_export() -> None:
+        if ema is not None:
+            ema.swap(core)  # evaluate and export the EMA weights, without copying the model
+        try:
+            if test_data is not None:
+                metrics = evaluate(fwd, core, test_data, cfg.eval_batch_size or B, device=rt.device,
+                                   dtype=rt.state_dtype, autocast=autocast, limit=cfg.eval_limit,
+                                   seed=cfg.seed, rank=rt.rank, world_size=rt.world_size)
+                log.log(step, {f"eval/{k}": v for k, v in metrics.items()})
+                if rt.is_main and bar is not None:
+                    bar.write(f"step {step}: eval exact_accuracy {metrics['exact_accuracy']:.4f} "
+                              f"accuracy {metrics['accuracy']:.4f} (n={int(metrics['count'])})")
+            if rt.is_main:
+                save_inference(run_dir / INFERENCE, core, cfg)
+        finally:
+            if ema is not None:
+                ema.swap(core)
+
+    stop = {"signal": None}
+
+    def on_signal(signum, _frame):
+        stop["signal"] = signum
+
+    old_handlers = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    # --- the loop -----------------------------------------------------------------------
+    bar = tqdm(total=steps_total, initial=step, disable=not (progress and rt.is_main), dynamic_ncols=True)
+    sums: dict[str, torch.Tensor] = {}
+    bad_loss = torch.zeros((), dtype=torch.bool, device=rt.device)
+    last_good, t_last, step_last = step, time.perf_counter(), step
+    try:
+        while step < steps_total:
+            # one optimiser step = one supervision step on every slot
+            batch = sampler.next_batch()
+            batch = batch.pin_memory().to(rt.device, non_blocking=True) if rt.device.type == "cuda" else batch
+            if carry is None:
+                carry = initial_carry(core, batch, rt.state_dtype)
+            core.train()
+            with autocast():
+                carry, loss, metrics, _, rows = supervision_step(fwd, carry, batch, training=True,
+                                                                 generator=generator, loss_type=cfg.loss_type)
+            (loss / (b if rt.world_size > 1 else B)).backward()  # DDP averages over ranks
+            step += 1
+            lr = learning_rate(step, cfg.lr, cfg.lr_warmup_steps, steps_total, cfg.lr_min_ratio)
+            if rows is not None:
+                lr_e = learning_rate(step, cfg.puzzle_emb_lr, cfg.lr_warmup_steps, steps_total, cfg.lr_min_ratio)
+                sign_sgd_rows(core.puzzle_embedding, carry.data.puzzle_identifiers, rows.grad,
+                              lr_e, cfg.puzzle_emb_weight_decay)
+            for group in adam.param_groups:
+                group["lr"] = lr
+            adam.step()
+            adam.zero_grad(set_to_none=True)
+            if ema is not None:
+                ema.update(core)
+            bad_loss |= ~torch.isfinite(loss.detach())
+            for k, v in metrics.items():  # stays on the device: no host sync inside a step
+                sums[k] = sums.get(k, 0) + v
+            bar.update(1)
+
+            if step % cfg.log_every_steps == 0 or step == steps_total:
+                if bool(bad_loss):
+                    raise TrmError(f"the loss became NaN or infinite before step {step}; stopped. The last good "
+                                   f"checkpoint (step {last_good}) is kept in {run_dir / CHECKPOINT}")
+                now = time.perf_counter()
+                values = _reduce_metrics(sums, rt)
+                values = normalise_metrics(values, batch_size=B * (step - step_last))
+                values["lr"] = lr
+                values["sample_steps_per_s"] = B * (step - step_last) / max(now - t_last, 1e-9)
+                log.log(step, {f"train/{k}": v for k, v in values.items()})
+                bar.set_postfix(loss=f"{values['lm_loss']:.3f}", acc=f"{values['accuracy']:.3f}",
+                                exact=f"{values['exact_accuracy']:.3f}", sps=f"{values['sample_steps_per_s']:.1f}")
+                sums, t_last, step_last = {}, now, step
+            if step % eval_every == 0 or step == steps_total:
+                evaluate_and_export()
+            if step % cfg.checkpoint_every_steps == 0 or step % eval_every == 0 or step == steps_total:
+                if bool(bad_loss):
+                    raise TrmError(f"the loss became NaN or infinite before step {step}; stopped. The last good "
+                                   f"checkpoint (step {last_good}) is kept in {run_dir / CHECKPOINT}")
+                checkpoint()
+                last_good = step
+            if stop["signal"] is not None:
+                if not bool(bad_loss):
+                    checkpoint()
+                raise Interrupted(f"stopped by signal {stop['signal']} at step {step}; "
+                                  f"resume with: trm train --resume {run_dir}")
+    finally:
+        bar.close()
+        for s, h in old_handlers.items():
+            signal.signal(s, h)
+    return run_dir
+
+
+def _gather(obj: list, rt: Runtime) -> list:
+    """Objects of every rank, in rank order (a single-element list on one process)."""
+    if rt.world_size == 1:
+        return obj
+    import torch.distributed as dist
+
+    out = [None] * rt.world_size
+    dist.all_gather_object(out, obj[0])
+    return out
+
+
+def _reduce_metrics(sums: dict[str, torch.Tensor], rt: Runtime) -> dict[str, float]:
+    keys = sorted(sums)
+    vec = torch.stack([sums[k].float() for k in keys])
+    if rt.world_size > 1:
+        import torch.distributed as dist
+
+        dist.all_reduce(vec)
+    return dict(zip(keys, vec.tolist()))
+
+
+def train_from_cli(config_path: str | None, overrides: list[str], resume: str | None,
+                   print_config: bool, progress: bool = True) -> int:
+    """``trm train``: load the config (or the run's saved one when resuming) and train."""
+    if config_path and "=" in config_path and not Path(config_path).exists():
+        config_path, overrides = None, [config_path, *overrides]  # only overrides were given
+    if resume:
+        saved = Path(resume) / "config.yaml"
+        if not saved.is_file():
+            raise TrmError(f"{resume}: not a run directory (no config.yaml)")
+        cfg = load_config(saved, overrides)
+    else:
+        if config_path is None:
+            raise TrmError("trm train needs a CONFIG.yaml (or --resume RUN_DIR)")
+        cfg = load_config(config_path, overrides)
+    if print_config:
+        print(to_yaml(cfg), end="")
+        return 0
+    if not cfg.data_path:
+        raise TrmError("data_path is not set: pass data_path=DIR (a dataset built by `trm build`)")
+    if not math.isfinite(cfg.lr):
+        raise TrmError("lr must be finite")
+    run_dir = train(cfg, config_path, resume, progress=progress)
+    print(f"run directory: {run_dir}")
+    return 0
