@@ -1,0 +1,201 @@
+"""Sudoku dataset builder (data_builders.sudoku): validation, splits, augmentation, seeds."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from data_builders import sudoku as builder
+from trm.errors import TrmError
+from trm.puzzles import sudoku
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "sudoku"
+Q = "5...27..9..41......1..5.3...92.6.8...5......66..7..29.8...7...2.......8...9..36.."
+A = "583427169974136528216859374792364851351298746648715293865971432137642985429583617"
+
+
+def _real(name: str) -> Path:
+    path = DATA / name
+    if not path.is_file():
+        pytest.skip(f"{path} not present")
+    return path
+
+
+def _shuffled_rows(n: int, seed: int) -> list[tuple[str, str]]:
+    """n valid rows with different random solution grids and 50 blanks each."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        a = sudoku.random_solution(rng)
+        q = a.reshape(81).copy()
+        q[rng.choice(81, 50, replace=False)] = 0
+        out.append((sudoku.to_line(q), sudoku.to_line(a)))
+    return out
+
+
+def _write_csv(path: Path, rows: list[tuple[str, str]]) -> Path:
+    lines = ["source,question,answer,rating"] + [
+        f"test,{q},{a},{i}" for i, (q, a) in enumerate(rows)
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _load(out: Path, split: str, field: str) -> np.ndarray:
+    return np.load(out / split / f"all__{field}.npy")
+
+
+def test_build_dir_with_augmentation(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    _write_csv(src / "train.csv", _shuffled_rows(6, 0))
+    _write_csv(src / "test.csv", _shuffled_rows(4, 1))
+    out = tmp_path / "ds"
+    summary = builder.build(out, str(src), subsample=5, num_aug=3, seed=1, progress=False)
+    assert summary["train_groups"] == 5 and summary["train_examples"] == 20
+    assert summary["test_examples"] == 4 and summary["skipped"] == 0
+    meta = json.loads((out / "train" / "dataset.json").read_text())
+    assert meta["vocab_size"] == 11 and meta["seq_len"] == 81 and meta["total_groups"] == 5
+    assert list(_load(out, "train", "group_indices")) == [0, 4, 8, 12, 16, 20]
+    assert list(_load(out, "test", "group_indices")) == [0, 1, 2, 3, 4]
+    inputs, labels = _load(out, "train", "inputs"), _load(out, "train", "labels")
+    assert labels.min() >= 2 and inputs.max() <= 10
+    assert sudoku.verify_batch(sudoku.decode(inputs), sudoku.decode(labels)).all()
+    info = json.loads((out / "build_info.json").read_text())
+    assert info["arguments"]["num_aug"] == 3 and info["seed"] == 1
+
+
+def test_same_seed_same_bytes(tmp_path):
+    csv = _write_csv(tmp_path / "p.csv", _shuffled_rows(30, 2))
+    outs = []
+    for name, seed in (("a", 7), ("b", 7), ("c", 8)):
+        builder.build(
+            tmp_path / name, str(csv), test_fraction=0.2, num_aug=4, seed=seed, progress=False
+        )
+        outs.append(tmp_path / name)
+    files = sorted(p.relative_to(outs[0]) for p in outs[0].rglob("*") if p.is_file())
+    assert all((outs[0] / f).read_bytes() == (outs[1] / f).read_bytes() for f in files)
+    assert (outs[0] / "train" / "all__inputs.npy").read_bytes() != (
+        outs[2] / "train" / "all__inputs.npy"
+    ).read_bytes()
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda q, a: (q[:80], a), "question has 80 characters, expected 81"),
+        (lambda q, a: (q, a[:-1]), "answer has 80 characters, expected 81"),
+        (lambda q, a: ("x" + q[1:], a), "question has bad character 'x' at cell 1"),
+        (lambda q, a: (q, "0" + a[1:]), "answer has bad character '0' at cell 1"),
+        (lambda q, a: (q, a[:9] + a[10] + a[9] + a[11:]), "answer is not a valid solution"),
+        (lambda q, a: ("1" + q[1:], a), "given 1 at cell 1 differs from the answer (5)"),
+    ],
+)
+def test_bad_row_names_file_and_line(tmp_path, edit, message):
+    rows = _shuffled_rows(5, 3)
+    rows[2] = edit(Q, A)
+    csv = _write_csv(tmp_path / "bad.csv", rows)
+    with pytest.raises(TrmError, match=re.escape(f"bad.csv:4: {message}")) as err:
+        builder.build(tmp_path / "ds", str(csv), test_fraction=0.5, progress=False)
+    assert "\n" not in str(err.value)
+    assert not (tmp_path / "ds").exists()
+    summary = builder.build(
+        tmp_path / "ds", str(csv), test_fraction=0.5, skip_invalid=True, progress=False
+    )
+    assert summary["skipped"] == 1
+    assert summary["train_examples"] + summary["test_examples"] == 4
+
+
+def test_invalid_solution_reason(tmp_path):
+    bad = A[:9] + A[10] + A[9] + A[11:]
+    csv = _write_csv(tmp_path / "x.csv", [(Q.replace("5", ".", 1)[:9] + "." * 2 + Q[11:], bad)])
+    with pytest.raises(TrmError, match=r"x\.csv:2: answer is not a valid solution \(digit"):
+        builder.build(tmp_path / "ds", str(csv), test_fraction=0.5, progress=False)
+
+
+def test_truncated_csv_row(tmp_path):
+    csv = tmp_path / "t.csv"
+    csv.write_text(f"source,question,answer,rating\ntest,{Q},{A},3\ntest,{Q[:40]}\n")
+    with pytest.raises(TrmError, match=r"t\.csv:3: expected 4 columns, found 2"):
+        builder.build(tmp_path / "ds", str(csv), test_fraction=0.5, progress=False)
+
+
+def test_single_csv_needs_a_test_split(tmp_path):
+    csv = _write_csv(tmp_path / "p.csv", _shuffled_rows(3, 4))
+    with pytest.raises(TrmError, match="--test-fraction"):
+        builder.build(tmp_path / "ds", str(csv), progress=False)
+
+
+def test_test_fraction_keeps_equivalent_grids_together():
+    path = _real("magictour_top1465.csv")
+    puzzles, _ = builder._read(path, skip_invalid=False)
+    # add a shuffled twin of every 10th puzzle: each twin must land beside its original
+    rng = np.random.default_rng(0)
+    idx = np.arange(0, len(puzzles), 10)
+    tq, ta = sudoku.augment_batch(puzzles.questions[idx], puzzles.answers[idx], rng, 1)
+    both = builder.Puzzles(
+        np.concatenate([puzzles.questions, tq[:, 1]]),
+        np.concatenate([puzzles.answers, ta[:, 1]]),
+        np.concatenate([puzzles.ratings, puzzles.ratings[idx]]),
+    )
+    train, test = builder.split_by_solution(both, 0.1, np.random.default_rng(1))
+    assert len(train) + len(test) == len(both)
+    assert 0.08 * len(both) <= len(test) <= 0.1 * len(both)
+    k_train = set(sudoku.solution_invariant(train.answers))
+    k_test = set(sudoku.solution_invariant(test.answers))
+    assert not k_train & k_test
+
+
+def test_real_lists_build_and_verify(tmp_path):
+    out = tmp_path / "ds"
+    summary = builder.build(
+        out,
+        str(_real("forum_hardest_1905_11plus_10k.csv")),
+        test_source=str(_real("magictour_top1465.csv")),
+        subsample=100,
+        num_aug=50,
+        min_difficulty=20,
+        test_count=30,
+        seed=0,
+        progress=False,
+    )
+    assert summary["train_examples"] == 100 * 51 and summary["test_examples"] == 30
+    for split in ("train", "test"):
+        q = sudoku.decode(_load(out, split, "inputs"))
+        a = sudoku.decode(_load(out, split, "labels"))
+        assert sudoku.verify_batch(q, a).all()
+
+
+def test_generator_unique_and_hard_enough(tmp_path):
+    out = tmp_path / "gen"
+    parser = argparse.ArgumentParser()
+    builder.add_arguments(parser)
+    args = parser.parse_args(
+        [
+            "--source",
+            "generate",
+            "--count",
+            "6",
+            "--test-count",
+            "2",
+            "--min-difficulty",
+            "2",
+            "--num-aug",
+            "2",
+            "--seed",
+            "3",
+            "--out",
+            str(out),
+        ]
+    )
+    summary = builder.build_from_args(args)
+    assert summary["train_groups"] == 6 and summary["test_examples"] == 2
+    inputs = _load(out, "train", "inputs")[::3]  # the originals
+    for tokens in np.concatenate([inputs, _load(out, "test", "inputs")]):
+        grid = sudoku.decode(tokens)
+        assert sudoku.count_solutions(grid) == 1 and sudoku.rate(grid) >= 2
