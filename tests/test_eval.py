@@ -1,0 +1,87 @@
+"""`trm eval`: accuracy, halting, steps; the views table; ARC pass@k over a tiny built dataset."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from tests.tiny_data import reverse_task
+from trm.config import TrainConfig
+from trm.errors import TrmError
+from trm.eval_report import _ks, evaluate_checkpoint, format_report, write_plot
+from trm.model import ModelConfig, TinyRecursiveModel
+
+torch.set_num_threads(1)
+
+
+def model_for(vocab: int, seq_len: int, ids: int = 1, emb: int = 0) -> TinyRecursiveModel:
+    torch.manual_seed(0)
+    cfg = ModelConfig(
+        dim=16,
+        num_heads=2,
+        expansion=2,
+        recursions=1,
+        latent_steps=1,
+        puzzle_emb_dim=emb,
+        puzzle_emb_len=1,
+        vocab_size=vocab,
+        seq_len=seq_len,
+        num_puzzle_identifiers=ids,
+        max_supervision_steps=2,
+    )
+    return TinyRecursiveModel(cfg).eval()
+
+
+def test_ks():
+    assert _ks(1) == [1] and _ks(8) == [1, 2, 4, 8] and _ks(6) == [1, 2, 4, 6]
+
+
+def test_generic_eval_and_limit(tmp_path):
+    data = reverse_task(tmp_path / "rev", n_train=8, n_test=20)
+    model = model_for(11, 6)
+    report = evaluate_checkpoint(model, TrainConfig(), str(data), limit=7, batch_size=4)
+    assert report["puzzles"] == 7 and report["steps"] == 2 and report["adaptive_mean_steps"] == 2.0
+    assert 0 <= report["exact_accuracy"] <= 1 and 0 <= report["halting_accuracy"] <= 1
+    again = evaluate_checkpoint(model, TrainConfig(), str(data), limit=7, batch_size=3)
+    assert again["exact_accuracy"] == report["exact_accuracy"]
+    fixed = evaluate_checkpoint(model, TrainConfig(), str(data), steps=1)
+    assert fixed["steps"] == 1 and "adaptive_mean_steps" not in fixed
+    assert "exact_accuracy" in format_report(report)
+    with pytest.raises(TrmError, match="views table"):
+        write_plot(report, str(tmp_path / "x.png"))
+    with pytest.raises(TrmError, match="model takes"):
+        evaluate_checkpoint(model_for(11, 81), TrainConfig(), str(data))
+
+
+def test_arc_eval_pass_at_k(tmp_path):
+    from data_builders.arc import build
+
+    rng = np.random.default_rng(0)
+    for subset in ("training", "evaluation"):
+        (tmp_path / "src" / subset).mkdir(parents=True)
+        for t in range(2):
+            pairs = [rng.integers(0, 10, (3, 4)).tolist() for _ in range(3)]
+            task = {
+                "train": [{"input": p, "output": p} for p in pairs[:2]],
+                "test": [{"input": pairs[2], "output": pairs[2]}],
+            }
+            (tmp_path / "src" / subset / f"{subset[0]}{t}.json").write_text(json.dumps(task))
+    out = tmp_path / "arc"
+    build(
+        out,
+        [str(tmp_path / "src")],
+        ["training", "evaluation"],
+        "evaluation",
+        num_aug=3,
+        progress=False,
+    )
+    ids = len(json.loads((out / "identifiers.json").read_text()))
+    model = model_for(12, 900, ids=ids, emb=16)
+    report = evaluate_checkpoint(model, TrainConfig(kind="arc"), str(out), views=4, batch_size=8)
+    assert report["tasks"] == 2 and 0 <= report["pass@1"] <= report["pass@2"] <= 1
+    assert [row["views"] for row in report["views"]] == [1, 2, 4]
+    limited = evaluate_checkpoint(model, TrainConfig(kind="arc"), str(out), limit=1)
+    assert limited["tasks"] == 1

@@ -1,0 +1,175 @@
+"""Inference engine: streaming with adaptive halting, views mapped back, verification, ARC votes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from trm.arc_vote import Votes, pass_at_k
+from trm.errors import TrmError
+from trm.model import ModelConfig, TinyRecursiveModel
+from trm.puzzles import arc, maze, sudoku
+from trm.solve import (
+    _choose,
+    decode_answers,
+    run_stream,
+    shipped_checkpoint,
+    solve_grids,
+    view_symmetries,
+)
+
+torch.set_num_threads(1)
+
+
+def tiny_model(seq_len: int = 81, vocab: int = 11, **kw) -> TinyRecursiveModel:
+    torch.manual_seed(0)
+    cfg = ModelConfig(
+        dim=32,
+        num_heads=2,
+        expansion=2,
+        recursions=1,
+        latent_steps=1,
+        puzzle_emb_dim=0,
+        vocab_size=vocab,
+        seq_len=seq_len,
+        max_supervision_steps=4,
+        **kw,
+    )
+    return TinyRecursiveModel(cfg).eval()
+
+
+def sudoku_question(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    answer = sudoku.random_solution(rng)
+    q = answer.copy()
+    q[rng.random((9, 9)) < 0.5] = 0
+    return q, answer
+
+
+def test_adaptive_with_halting_off_equals_fixed_and_streams():
+    model = tiny_model()  # halting head starts at -5: never halts before the maximum
+    tokens = np.random.default_rng(0).integers(1, 11, (29, 81))
+    adaptive = run_stream(model, tokens, batch_size=4)  # 29 puzzles through 4 slots
+    fixed = run_stream(model, tokens, batch_size=29, steps=4)
+    assert (adaptive.steps == 4).all()
+    np.testing.assert_array_equal(adaptive.preds, fixed.preds)
+    one = run_stream(model, tokens[:1], batch_size=1, steps=4)
+    np.testing.assert_array_equal(one.preds[0], fixed.preds[0])
+
+
+def test_halting_head_stops_rows_early():
+    model = tiny_model()
+    with torch.no_grad():
+        model.halt_head.bias.fill_(5.0)
+    tokens = np.random.default_rng(1).integers(1, 11, (10, 81))
+    assert (run_stream(model, tokens, batch_size=3).steps == 1).all()
+    assert (run_stream(model, tokens, batch_size=3, steps=3).steps == 3).all()
+
+
+@pytest.mark.parametrize("kind", ["sudoku", "maze"])
+def test_each_view_maps_back_exactly(kind):
+    if kind == "sudoku":
+        q, a = sudoku_question(3)
+        syms = view_symmetries("sudoku", 8, seed=1)
+        verify = sudoku.verify
+    else:
+        q = maze.parse("#####\n#S  #\n# # #\n#  G#\n#####")
+        a = maze.solve(q)
+        syms = view_symmetries("maze", 8)
+        verify = maze.verify
+    stack = np.stack([q, a])
+    for s in syms:
+        np.testing.assert_array_equal(s.inverse(s.forward(stack)), stack)
+        assert verify(s.forward(q), s.forward(a))  # a symmetry keeps a right answer right
+
+
+def test_views_bounds():
+    with pytest.raises(TrmError, match="only 8"):
+        view_symmetries("maze", 9)
+    with pytest.raises(TrmError, match="at least 1"):
+        view_symmetries("sudoku", 0)
+
+
+def test_choose_prefers_verified_then_majority():
+    q, a = sudoku_question(4)
+    wrong = a.copy()
+    wrong[0, 0] = wrong[0, 0] % 9 + 1
+    answers = np.stack([wrong, wrong, a])
+    r = _choose(answers, np.array([False, False, True]), np.array([4, 4, 2]), np.zeros(3))
+    assert r.method == "verified" and r.verified and r.steps == 2 and r.views_agreeing == 1
+    np.testing.assert_array_equal(r.answer, a)
+    r = _choose(answers, np.zeros(3, bool), np.array([4, 4, 2]), np.zeros(3))
+    assert r.method == "majority" and not r.verified and r.views_agreeing == 2
+    np.testing.assert_array_equal(r.answer, wrong)
+
+
+def test_solve_grids_shapes_and_verified_flag():
+    model = tiny_model()
+    q, _ = sudoku_question(5)
+    results = solve_grids(model, "sudoku", [q, q, q], views=3, batch_size=4)
+    assert len(results) == 3
+    for r in results:
+        assert r.answer.shape == (9, 9) and r.views == 3
+        assert r.verified == sudoku.verify(q, r.answer)
+
+
+def test_maze_decode_flags_bad_tokens():
+    tokens = np.ones((2, 900), np.int64)
+    tokens[1, 5] = 0
+    grids, ok = decode_answers("maze", tokens)
+    assert grids.shape == (2, 30, 30) and ok.tolist() == [True, False]
+
+
+def test_shipped_checkpoint_lookup(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRM_CHECKPOINTS", str(tmp_path))
+    (tmp_path / "maze").mkdir()
+    assert shipped_checkpoint("maze") == tmp_path / "maze"
+    monkeypatch.setattr("trm.__file__", str(tmp_path / "pkg" / "trm" / "__init__.py"))
+    with pytest.raises(TrmError, match="no shipped checkpoint for sudoku is installed"):
+        shipped_checkpoint("sudoku")
+    (tmp_path / "pkg" / "checkpoints" / "sudoku-mlp-cpu").mkdir(parents=True)
+    assert shipped_checkpoint("sudoku").name == "sudoku-mlp-cpu"
+
+
+def test_arc_votes_count_then_q_and_pass_at_k():
+    a, b, c = (np.full((2, 2), v, np.uint8) for v in (1, 2, 3))
+    inp = np.zeros((2, 2), np.uint8)
+    key = arc.grid_hash(inp)
+    votes = Votes()
+    for grid, q in ((a, -3.0), (b, 2.0), (a, -3.0), (c, 5.0), (b, 1.0)):
+        votes.add("t", key, grid, q)
+    ranked = votes.rank("t", key)
+    assert [x.count for x in ranked] == [2, 2, 1]
+    np.testing.assert_array_equal(ranked[0].grid, b)  # tie on count: higher mean q first
+    task = arc.Task("t", [(inp, a)], [(inp, a)])
+    scores = pass_at_k(votes, {"t": task}, (1, 2))
+    assert scores == {"pass@1": 0.0, "pass@2": 1.0}
+    assert pass_at_k(Votes(), {"t": task}, (1,)) == {"pass@1": 0.0}  # fresh votes: nothing carried
+    assert len(votes.attempts("t", key)) == 2
+
+
+def test_arc_new_task_adapts_embedding_with_weights_frozen():
+    from trm.solve import solve_arc_task
+
+    torch.manual_seed(0)
+    cfg = ModelConfig(
+        dim=16,
+        num_heads=2,
+        expansion=2,
+        recursions=1,
+        latent_steps=1,
+        puzzle_emb_dim=16,
+        puzzle_emb_len=1,
+        vocab_size=12,
+        seq_len=900,
+        max_supervision_steps=2,
+    )
+    model = TinyRecursiveModel(cfg).eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    g = np.array([[1, 2], [3, 4]], np.uint8)
+    task = arc.Task("new", [(g, g.T.copy())], [(g, None)])
+    results = solve_arc_task(model, task, views=2, adapt_steps=2)
+    assert len(results) == 1 and results[0].embedding == "adapted" and len(results[0].attempts) == 2
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[k]), k

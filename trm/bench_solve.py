@@ -1,0 +1,79 @@
+"""`trm bench solve`: puzzles/s with 16 fixed steps and with adaptive halting, same puzzles."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+from trm.model import ModelConfig, TinyRecursiveModel
+from trm.puzzles import sudoku
+from trm.solve import pick_device, run_stream
+
+
+def _random_model(device: torch.device) -> TinyRecursiveModel:
+    """A random-init Sudoku model: the paper's MLP shape on CUDA, a tiny one on CPU."""
+    if device.type == "cuda":
+        cfg = ModelConfig(
+            dim=512,
+            mixer="mlp",
+            pos_encoding="none",
+            puzzle_emb_dim=0,
+            puzzle_emb_len=16,
+            vocab_size=11,
+            seq_len=81,
+        )
+    else:
+        cfg = ModelConfig(
+            dim=64,
+            num_heads=4,
+            expansion=2,
+            recursions=2,
+            latent_steps=2,
+            puzzle_emb_dim=0,
+            vocab_size=11,
+            seq_len=81,
+        )
+    torch.manual_seed(0)
+    return TinyRecursiveModel(cfg).to(device).eval()
+
+
+def bench_solve(args: argparse.Namespace) -> dict:
+    """Time fixed-16-step and adaptive solving of ``args.count`` generated Sudoku questions."""
+    device = pick_device(getattr(args, "device", "auto") or "auto")
+    kind = getattr(args, "kind", "sudoku") or "sudoku"
+    count = getattr(args, "count", 0) or 1024
+    batch = getattr(args, "batch_size", 0) or 256
+    checkpoint = getattr(args, "checkpoint", None)
+    if checkpoint:
+        from trm.solve_cli import load_checkpoint
+
+        model, _ = load_checkpoint(kind, checkpoint, None, str(device))
+        note = f"checkpoint {checkpoint}"
+    else:
+        model = _random_model(device)
+        note = "random-init model (no --checkpoint): " + (
+            "Sudoku-MLP paper shape" if device.type == "cuda" else "tiny CPU config"
+        )
+    rng = np.random.default_rng(0)
+    if kind != "sudoku":
+        tokens = rng.integers(1, model.cfg.vocab_size, (count, model.cfg.seq_len))
+    else:
+        grid = sudoku.random_solution(rng)
+        grids = np.repeat(grid[None], count, axis=0)
+        grids[rng.random(grids.shape) < 0.7] = 0
+        tokens = sudoku.encode(grids).astype(np.int64)
+    run_stream(model, tokens[: min(batch, count)], batch_size=batch, steps=1)  # warm-up
+    out = {"device": str(device), "model": note, "puzzles": count, "batch_size": batch}
+    for name, steps in (("fixed16", 16), ("adaptive", None)):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        run = run_stream(model, tokens, batch_size=batch, steps=steps)
+        seconds = time.perf_counter() - t0
+        out[f"{name}_puzzles_per_s"] = count / seconds
+        out[f"{name}_mean_steps"] = float(run.steps.mean())
+    out["speedup"] = out["adaptive_puzzles_per_s"] / out["fixed16_puzzles_per_s"]
+    return out

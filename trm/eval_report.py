@@ -1,0 +1,224 @@
+"""`trm eval`: accuracy of a checkpoint on a test split, halting, steps, and accuracy against views.
+
+Sudoku and Maze: exact accuracy after all supervision steps (the paper's number), halting
+accuracy of that last step (``q_halt > 0`` exactly when the answer is right), exact accuracy and
+mean steps with adaptive halting, and with ``views`` > 1 the accuracy of the returned answer
+for K = 1, 2, 4, ... views (views are nested, so one run gives every K). ARC: pass@1 and
+pass@2 per test input by voting over augmented views (SPEC §8.3), fresh votes every call.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from trm.arc_vote import Votes, pass_at_k
+from trm.config import TrainConfig
+from trm.data import PuzzleDataset
+from trm.errors import TrmError
+from trm.model import TinyRecursiveModel
+from trm.puzzles import arc, sudoku
+from trm.solve import _choose, decode_answers, run_stream, solve_grids
+
+
+def _ks(views: int) -> list[int]:
+    ks = [1]
+    while ks[-1] * 2 < views:
+        ks.append(ks[-1] * 2)
+    return ks + [views] if views > 1 else ks
+
+
+def evaluate_checkpoint(
+    model: TinyRecursiveModel,
+    cfg: TrainConfig,
+    data_dir: str,
+    *,
+    views: int = 1,
+    limit: int = 0,
+    batch_size: int = 256,
+    steps: int | None = None,
+    seed: int = 0,
+    progress: bool = False,
+) -> dict:
+    """The report dict of ``trm eval`` (plain values, JSON-able)."""
+    data = PuzzleDataset(data_dir, "test")
+    meta = data.metadata
+    if int(meta["seq_len"]) != model.cfg.seq_len or int(meta["vocab_size"]) != model.cfg.vocab_size:
+        raise TrmError(
+            f"{data_dir}: dataset has {meta['seq_len']} tokens over {meta['vocab_size']} symbols "
+            f"but the model takes {model.cfg.seq_len} over {model.cfg.vocab_size}"
+        )
+    kind = cfg.kind
+    if kind == "arc":
+        return _evaluate_arc(model, data, views, limit, batch_size, steps, seed, progress)
+    rows = np.arange(data.num_examples)
+    if 0 < limit < len(rows):
+        rows = np.sort(np.random.default_rng(seed).choice(len(rows), limit, replace=False))
+    inputs = np.asarray(data.inputs[rows], np.int64)
+    labels = np.asarray(data.labels[rows], np.int64)
+    ids = data.puzzle_identifiers[data.puzzle_of_rows(rows)]
+    valid = labels != data.ignore_label_id
+    fixed = steps or model.cfg.max_supervision_steps
+    report: dict = {"checkpoint_kind": kind, "data": str(data_dir), "puzzles": int(len(rows))}
+
+    def exact(preds: np.ndarray) -> np.ndarray:
+        return ((preds == labels) | ~valid).all(-1)
+
+    bar = tqdm(total=2 * len(rows), desc="eval", disable=not progress or None, leave=False)
+    with bar:
+        run = run_stream(model, inputs, ids, batch_size=batch_size, steps=fixed, progress=bar)
+        right = exact(run.preds)
+        report.update(
+            steps=fixed,
+            exact_accuracy=float(right.mean()),
+            halting_accuracy=float(((run.q_halt > 0) == right).mean()),
+        )
+        if steps is None:
+            ada = run_stream(model, inputs, ids, batch_size=batch_size, progress=bar)
+            report.update(
+                adaptive_exact_accuracy=float(exact(ada.preds).mean()),
+                adaptive_mean_steps=float(ada.steps.mean()),
+            )
+    if kind in ("sudoku", "maze") and views > 1:
+        report["views"] = _views_table(
+            model, kind, inputs, labels, views, batch_size, steps, seed, progress
+        )
+    return report
+
+
+def _views_table(
+    model, kind, inputs, labels, views, batch_size, steps, seed, progress
+) -> list[dict]:
+    """Verified and exact accuracy of the returned answer for K = 1, 2, 4, ... views."""
+    questions, _ = decode_answers(kind, inputs) if kind == "maze" else (sudoku.decode(inputs), None)
+    truth, _ = decode_answers(kind, labels)
+    bar = tqdm(
+        total=len(inputs) * views,
+        desc=f"eval {views} views",
+        disable=not progress or None,
+        leave=False,
+    )
+    with bar:
+        results = solve_grids(
+            model,
+            kind,
+            questions,
+            views=views,
+            steps=steps,
+            batch_size=batch_size,
+            seed=seed,
+            progress=bar,
+        )
+    table = []
+    for k in _ks(views):
+        picks = [
+            _choose(
+                np.stack(r.view_answers[:k]), r.view_verified[:k], r.view_steps[:k], np.zeros(k)
+            )
+            for r in results
+        ]
+        table.append(
+            {
+                "views": k,
+                "verified_accuracy": float(np.mean([p.verified for p in picks])),
+                "exact_accuracy": float(
+                    np.mean([np.array_equal(p.answer, t) for p, t in zip(picks, truth)])
+                ),
+            }
+        )
+    return table
+
+
+def _evaluate_arc(
+    model, data: PuzzleDataset, views, limit, batch_size, steps, seed, progress
+) -> dict:
+    """pass@k over the test split's augmented rows, voting per (task, test input)."""
+    names = json.loads((data.root / "identifiers.json").read_text())
+    tasks = {
+        n: arc.task_from_json(t, n)
+        for n, t in json.loads((data.root / "test_puzzles.json").read_text()).items()
+    }
+    if 0 < limit < len(tasks):
+        keep = np.random.default_rng(seed).choice(sorted(tasks), limit, replace=False)
+        tasks = {n: tasks[n] for n in sorted(keep)}
+    ids = data.puzzle_identifiers[data.puzzle_of_rows(np.arange(data.num_examples))]
+    parsed = [arc.parse_augmented_name(names[i]) for i in ids]
+    rows = np.array([r for r in range(data.num_examples) if parsed[r][0] in tasks], np.int64)
+    inputs = np.asarray(data.inputs[rows], np.int64)
+    bar = tqdm(total=len(rows), desc="eval arc", disable=not progress or None, leave=False)
+    with bar:
+        run = run_stream(model, inputs, ids[rows], batch_size=batch_size, steps=steps, progress=bar)
+    votes_rows = []  # (task, input hash, prediction, q, rank of the row within its slot)
+    seen: dict[tuple[str, str], int] = {}
+    for j, r in enumerate(rows):
+        task, aug = parsed[r]
+        key = (task, arc.grid_hash(aug.invert(arc.decode(inputs[j]))))
+        rank = seen.get(key, 0)
+        seen[key] = rank + 1
+        pred = arc.decode(run.preds[j])
+        if pred.size:
+            votes_rows.append((key, aug.invert(pred), float(run.q_halt[j]), rank))
+    max_views = max(seen.values(), default=1)
+    ks = _ks(min(views, max_views)) if views > 1 else [max_views]
+    table = []
+    for k in ks:
+        votes = Votes()  # votes reset for every evaluation
+        for (task, h), pred, q, rank in votes_rows:
+            if rank < k:
+                votes.add(task, h, pred, q)
+        scores = pass_at_k(votes, tasks, (1, 2))
+        table.append({"views": k, **scores})
+    last = table[-1]
+    return {
+        "checkpoint_kind": "arc",
+        "data": str(data.root),
+        "tasks": len(tasks),
+        "rows": int(len(rows)),
+        "mean_steps": float(run.steps.mean()) if len(rows) else 0.0,
+        "pass@1": last["pass@1"],
+        "pass@2": last["pass@2"],
+        "views": table,
+    }
+
+
+def format_report(report: dict) -> str:
+    """Human-readable lines, with the views table when there is one."""
+    lines = [
+        f"{k}: {v:.4f}" if isinstance(v, float) else f"{k}: {v}"
+        for k, v in report.items()
+        if k != "views"
+    ]
+    table = report.get("views")
+    if table:
+        cols = [c for c in table[0] if c != "views"]
+        lines.append("views  " + "  ".join(f"{c:>18}" for c in cols))
+        for row in table:
+            lines.append(f"{row['views']:>5}  " + "  ".join(f"{row[c]:>18.4f}" for c in cols))
+    return "\n".join(lines)
+
+
+def write_plot(report: dict, path: str) -> None:
+    """Accuracy against the number of views as a PNG (matplotlib, Agg backend)."""
+    table = report.get("views")
+    if not table:
+        raise TrmError("--plot needs a views table: pass --views K with K > 1")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ks = [row["views"] for row in table]
+    for col in (c for c in table[0] if c != "views"):
+        ax.plot(ks, [row[col] for row in table], marker="o", label=col)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("views K")
+    ax.set_ylabel("accuracy")
+    ax.legend()
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
