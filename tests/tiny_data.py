@@ -34,3 +34,14 @@ def multi_example_task(out: Path, n_puzzles: int = 12, examples: int = 3, length
     test = Split(x[::examples].astype(np.uint8), y[::examples].astype(np.uint8), ids, np.arange(n_puzzles + 1),
                  np.arange(n_puzzles + 1))
     return write_dataset(out, {"train": split, "test": test}, vocab_size=11, identifiers=names)
+
+
+def shift_task(out: Path, n_train: int = 512, n_test: int = 128, length: int = 8, seed: int = 0) -> Path:
+    """Digit tokens whose answer maps every digit d to d + 1 (mod 9): learnable in a few hundred steps."""
+    rng = np.random.default_rng(seed)
+
+    def split(n: int) -> Split:
+        x = rng.integers(2, 11, size=(n, length)).astype(np.uint8)
+        return Split.one_example_per_puzzle(x, ((x - 2 + 1) % 9 + 2).astype(np.uint8), 1)
+
+    return write_dataset(out, {"train": split(n_train), "test": split(n_test)}, vocab_size=11)

@@ -72,11 +72,24 @@ def should_halt(
     halted = steps >= max_steps
     if training and max_steps > 1:
         halted = halted | (out.q_halt > 0)
+        # Draw for the global batch and keep this rank's slice, so that W ranks halt exactly
+        # like one process with the same global batch.
         b = steps.shape[0]
-        explore = torch.rand(b, generator=generator, device=steps.device) < exploration_prob
-        min_steps = torch.randint(2, max_steps + 1, (b,), generator=generator, device=steps.device)
-        halted = halted & (steps >= torch.where(explore, min_steps, 0))
+        rank, world = _rank_and_world()
+        n = b * world
+        explore = torch.rand(n, generator=generator, device=steps.device) < exploration_prob
+        min_steps = torch.randint(2, max_steps + 1, (n,), generator=generator, device=steps.device)
+        mine = slice(rank * b, (rank + 1) * b)
+        halted = halted & (steps >= torch.where(explore[mine], min_steps[mine], 0))
     return halted
+
+
+def _rank_and_world() -> tuple[int, int]:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
 
 
 def supervision_step(

@@ -159,7 +159,7 @@ class TrainSampler:
         return self.data.collate(rows_a[sl], pids_a[sl])
 
 
-def test_batches(data: PuzzleDataset, global_batch_size: int, rank: int = 0, world_size: int = 1,
+def eval_batches(data: PuzzleDataset, global_batch_size: int, rank: int = 0, world_size: int = 1,
                  limit: int = 0, seed: int = 0):
     """Yield ``(Batch, n_real)`` over the test split in order (SPEC §2.6), padded to b rows.
 

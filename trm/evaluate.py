@@ -8,7 +8,7 @@ import torch
 import torch.distributed as dist
 
 from trm.act import Carry, initial_carry, supervision_step
-from trm.data import Batch, PuzzleDataset, test_batches
+from trm.data import Batch, PuzzleDataset, eval_batches
 from trm.losses import normalise_metrics
 from trm.model import StepOutput, TinyRecursiveModel
 
@@ -40,7 +40,7 @@ def evaluate(
     core.eval()
     sums: dict[str, torch.Tensor] = {}
     steps = core.cfg.max_supervision_steps
-    for batch, _ in test_batches(data, batch_size, rank, world_size, limit, seed):
+    for batch, _ in eval_batches(data, batch_size, rank, world_size, limit, seed):
         _, metrics, _ = run_steps(model, core, batch.to(device), steps, dtype, autocast)
         for k, v in metrics.items():
             sums[k] = sums.get(k, 0) + v.float()

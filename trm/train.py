@@ -10,6 +10,7 @@ import json
 import math
 import signal
 import time
+from contextlib import nullcontext
 from datetime import datetime
 from pathlib import Path
 
@@ -116,18 +117,42 @@ def build_model(cfg: TrainConfig, rt: Runtime) -> tuple[TinyRecursiveModel, torc
     return core, fwd
 
 
+def train_step(fwd, core: TinyRecursiveModel, carry: Carry, batch, adam: AdamATan2, ema: EMA | None,
+               cfg: TrainConfig, lr: float, lr_e: float, loss_scale: float, generator=None, autocast=None):
+    """One optimiser step: a supervision step on every slot, backward, sign-SGD, AdamATan2, EMA."""
+    core.train()
+    with (autocast or nullcontext)():
+        carry, loss, metrics, _, rows = supervision_step(fwd, carry, batch, training=True,
+                                                         generator=generator, loss_type=cfg.loss_type)
+    (loss * loss_scale).backward()
+    if rows is not None:
+        sign_sgd_rows(core.puzzle_embedding, carry.data.puzzle_identifiers, rows.grad, lr_e,
+                      cfg.puzzle_emb_weight_decay)
+    for group in adam.param_groups:
+        group["lr"] = lr
+    adam.step()
+    adam.zero_grad(set_to_none=True)
+    if ema is not None:
+        ema.update(core)
+    return carry, loss, metrics
+
+
 def train(cfg: TrainConfig, config_path: str | None = None, resume_dir: str | None = None,
-          progress: bool = True) -> Path:
-    """Train (or resume) a run; returns the run directory."""
+          progress: bool = True, stop_at_step: int = 0) -> Path:
+    """Train (or resume) a run; returns the run directory.
+
+    ``stop_at_step`` > 0 saves a checkpoint and raises ``Interrupted`` once that step is done,
+    as a signal would (for sessions shorter than the run).
+    """
     # --- setup --------------------------------------------------------------------------
     rt = setup_runtime(cfg.device, cfg.bf16, cfg.threads)
     try:
-        return _train(cfg, rt, config_path, resume_dir, progress)
+        return _train(cfg, rt, config_path, resume_dir, progress, stop_at_step)
     finally:
         teardown_runtime()
 
 
-def _train(cfg: TrainConfig, rt: Runtime, config_path, resume_dir, progress) -> Path:
+def _train(cfg: TrainConfig, rt: Runtime, config_path, resume_dir, progress, stop_at_step=0) -> Path:
     train_data = PuzzleDataset(cfg.data_path, "train")
     test_data = PuzzleDataset(cfg.data_path, "test") if (Path(cfg.data_path) / "test").is_dir() else None
     fill_from_data(cfg, train_data)
@@ -145,7 +170,7 @@ def _train(cfg: TrainConfig, rt: Runtime, config_path, resume_dir, progress) -> 
     sampler = TrainSampler(train_data, B, cfg.eval_interval, cfg.seed, rt.rank, rt.world_size)
     eval_every = cfg.eval_every_steps or sampler.batches_per_pass()
     generator = torch.Generator(device=rt.device)
-    generator.manual_seed(cfg.seed + 1000 * (rt.rank + 1))
+    generator.manual_seed(cfg.seed + 1)  # the same on every rank (see act.should_halt)
     autocast = rt.autocast()
     step, carry = 0, None
 
@@ -210,23 +235,12 @@ def _train(cfg: TrainConfig, rt: Runtime, config_path, resume_dir, progress) -> 
             batch = batch.pin_memory().to(rt.device, non_blocking=True) if rt.device.type == "cuda" else batch
             if carry is None:
                 carry = initial_carry(core, batch, rt.state_dtype)
-            core.train()
-            with autocast():
-                carry, loss, metrics, _, rows = supervision_step(fwd, carry, batch, training=True,
-                                                                 generator=generator, loss_type=cfg.loss_type)
-            (loss / (b if rt.world_size > 1 else B)).backward()  # DDP averages over ranks
             step += 1
             lr = learning_rate(step, cfg.lr, cfg.lr_warmup_steps, steps_total, cfg.lr_min_ratio)
-            if rows is not None:
-                lr_e = learning_rate(step, cfg.puzzle_emb_lr, cfg.lr_warmup_steps, steps_total, cfg.lr_min_ratio)
-                sign_sgd_rows(core.puzzle_embedding, carry.data.puzzle_identifiers, rows.grad,
-                              lr_e, cfg.puzzle_emb_weight_decay)
-            for group in adam.param_groups:
-                group["lr"] = lr
-            adam.step()
-            adam.zero_grad(set_to_none=True)
-            if ema is not None:
-                ema.update(core)
+            lr_e = learning_rate(step, cfg.puzzle_emb_lr, cfg.lr_warmup_steps, steps_total, cfg.lr_min_ratio)
+            carry, loss, metrics = train_step(fwd, core, carry, batch, adam, ema, cfg, lr, lr_e,
+                                              loss_scale=1 / (b if rt.world_size > 1 else B),  # DDP averages
+                                              generator=generator, autocast=autocast)
             bad_loss |= ~torch.isfinite(loss.detach())
             for k, v in metrics.items():  # stays on the device: no host sync inside a step
                 sums[k] = sums.get(k, 0) + v
@@ -253,6 +267,8 @@ def _train(cfg: TrainConfig, rt: Runtime, config_path, resume_dir, progress) -> 
                                    f"checkpoint (step {last_good}) is kept in {run_dir / CHECKPOINT}")
                 checkpoint()
                 last_good = step
+            if step == stop_at_step:
+                stop["signal"] = "stop_at_step"
             if stop["signal"] is not None:
                 if not bool(bad_loss):
                     checkpoint()
@@ -297,8 +313,6 @@ def train_from_cli(config_path: str | None, overrides: list[str], resume: str | 
             raise TrmError(f"{resume}: not a run directory (no config.yaml)")
         cfg = load_config(saved, overrides)
     else:
-        if config_path is None:
-            raise TrmError("trm train needs a CONFIG.yaml (or --resume RUN_DIR)")
         cfg = load_config(config_path, overrides)
     if print_config:
         print(to_yaml(cfg), end="")

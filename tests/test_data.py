@@ -1,0 +1,64 @@
+"""Reading datasets: the seeded sampler, rank sharding, resume position, the test loader."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from tiny_data import multi_example_task, reverse_task
+from trm.data import IGNORE_LABEL, PuzzleDataset, TrainSampler, eval_batches
+
+
+def test_one_puzzle_per_group_per_epoch(tmp_path):
+    data = PuzzleDataset(reverse_task(tmp_path / "d", n_train=40, num_aug=3), "train")  # 10 groups of 4
+    sampler = TrainSampler(data, global_batch_size=5, epochs_per_pass=1, seed=0)
+    groups = []
+    for _ in range(sampler.batches_per_pass()):
+        b = sampler.next_batch()
+        rows = [np.where((data.inputs == b.inputs[i].numpy()).all(1))[0][0] for i in range(5)]
+        groups += [r // 4 for r in rows]
+    assert sorted(groups) == list(range(10))
+
+
+def test_same_seed_same_batches_and_resume(tmp_path):
+    data = PuzzleDataset(reverse_task(tmp_path / "d", n_train=64), "train")
+    a = TrainSampler(data, 8, epochs_per_pass=2, seed=3)
+    first = [a.next_batch().inputs for _ in range(20)]  # crosses pass boundaries
+    b = TrainSampler(data, 8, epochs_per_pass=2, seed=3)
+    for _ in range(7):
+        b.next_batch()
+    c = TrainSampler(data, 8, epochs_per_pass=2, seed=3)
+    c.load_state_dict(b.state_dict())
+    for i in range(7, 20):
+        assert torch.equal(c.next_batch().inputs, first[i])
+    d = TrainSampler(data, 8, epochs_per_pass=2, seed=4)
+    assert not all(torch.equal(d.next_batch().inputs, first[i]) for i in range(3))
+
+
+def test_ranks_split_the_global_batch(tmp_path):
+    data = PuzzleDataset(multi_example_task(tmp_path / "d", n_puzzles=12, examples=3), "train")
+    whole = TrainSampler(data, 6, epochs_per_pass=4, seed=0)
+    parts = [TrainSampler(data, 6, epochs_per_pass=4, seed=0, rank=r, world_size=2) for r in range(2)]
+    for _ in range(5):
+        g = whole.next_batch()
+        r0, r1 = parts[0].next_batch(), parts[1].next_batch()
+        assert torch.equal(torch.cat([r0.inputs, r1.inputs]), g.inputs)
+        assert torch.equal(torch.cat([r0.puzzle_identifiers, r1.puzzle_identifiers]), g.puzzle_identifiers)
+
+
+def test_multi_example_puzzles_keep_their_identifier(tmp_path):
+    data = PuzzleDataset(multi_example_task(tmp_path / "d"), "train")
+    b = TrainSampler(data, 6, epochs_per_pass=1, seed=0).next_batch()
+    for i in range(6):
+        row = np.where((data.inputs == b.inputs[i].numpy()).all(1))[0][0]
+        assert b.puzzle_identifiers[i].item() == data.puzzle_identifiers[data.puzzle_of_rows(np.array([row]))[0]]
+
+
+def test_test_loader_pads_and_limits(tmp_path):
+    data = PuzzleDataset(reverse_task(tmp_path / "d", n_test=10), "test")
+    batches = list(eval_batches(data, 4))
+    assert [n for _, n in batches] == [4, 4, 2]
+    last, _ = batches[-1]
+    assert (last.labels[2:] == IGNORE_LABEL).all() and (last.inputs[2:] == 0).all()
+    limited = list(eval_batches(data, 4, limit=5, seed=1))
+    assert sum(n for _, n in limited) == 5
