@@ -72,11 +72,18 @@ def sign_sgd_rows(
         dist.all_gather(all_ids, ids)
         dist.all_gather(all_grads, grads)
         ids, grads = torch.cat(all_ids), torch.cat(all_grads)
-    unique, inverse = torch.unique(ids, return_inverse=True)
-    summed = torch.zeros(len(unique), grads.shape[1], dtype=grads.dtype, device=grads.device)
-    summed.index_add_(0, inverse, grads)
-    rows = table[unique] * (1 - lr * weight_decay) - lr * torch.sign(summed).to(table.dtype)
-    table[unique] = rows
+    # Sum the gradients of repeated ids with fixed-size tensors only (no data-dependent shapes,
+    # so no host synchronisation on a GPU): sort, mark each run's first position, segment-sum.
+    ids = ids.long()
+    order = torch.argsort(ids, stable=True)
+    sorted_ids = ids[order]
+    first = torch.ones_like(sorted_ids, dtype=torch.bool)
+    first[1:] = sorted_ids[1:] != sorted_ids[:-1]
+    segment = torch.cumsum(first.long(), 0) - 1  # run index of each sorted position
+    summed = torch.zeros(len(ids), grads.shape[1], dtype=torch.float32, device=grads.device)
+    summed.index_add_(0, segment, grads[order].float())
+    rows = table[sorted_ids] * (1 - lr * weight_decay) - lr * torch.sign(summed[segment]).to(table.dtype)
+    table.index_put_((sorted_ids,), rows)  # repeated ids write identical rows
 
 
 def learning_rate(step: int, base: float, warmup: int, total: int, min_ratio: float) -> float:
