@@ -62,3 +62,16 @@ def test_test_loader_pads_and_limits(tmp_path):
     assert (last.labels[2:] == IGNORE_LABEL).all() and (last.inputs[2:] == 0).all()
     limited = list(eval_batches(data, 4, limit=5, seed=1))
     assert sum(n for _, n in limited) == 5
+
+
+def test_prefetcher_yields_the_sampler_batches_and_positions(tmp_path):
+    from trm.data import Prefetcher
+
+    data = PuzzleDataset(reverse_task(tmp_path / "d", n_train=64), "train")
+    plain = TrainSampler(data, 8, epochs_per_pass=1, seed=0)
+    pre = Prefetcher(TrainSampler(data, 8, epochs_per_pass=1, seed=0), torch.device("cpu"))
+    for _ in range(10):
+        batch, state = pre.next()
+        assert torch.equal(batch.inputs, plain.next_batch().inputs)
+        assert state == plain.state_dict()
+    pre.close()

@@ -172,3 +172,43 @@ def eval_batches(data: PuzzleDataset, global_batch_size: int, rank: int = 0, wor
     for start in range(0, len(rows), global_batch_size):
         chunk = rows[start : start + global_batch_size][rank * b : (rank + 1) * b]
         yield data.collate(chunk, data.puzzle_of_rows(chunk), pad_to=b), len(chunk)
+
+
+class Prefetcher:
+    """Prepares the next batches in a background thread (pinned, copied without blocking).
+
+    ``next()`` returns ``(batch, sampler_state)``, the state being the sampler's position just
+    after that batch, so a checkpoint records what was consumed, not what was prefetched.
+    """
+
+    def __init__(self, sampler: TrainSampler, device: torch.device, depth: int = 2):
+        import queue
+        import threading
+
+        self.sampler, self.device = sampler, device
+        self.queue: queue.Queue = queue.Queue(maxsize=depth)
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._work, daemon=True)
+        self.thread.start()
+
+    def _work(self) -> None:
+        try:
+            while not self.stopped.is_set():
+                batch = self.sampler.next_batch()
+                state = self.sampler.state_dict()
+                if self.device.type == "cuda":
+                    batch = batch.pin_memory()
+                self.queue.put((batch, state))
+        except BaseException as e:  # surfaced to the training loop by next()
+            self.queue.put((e, None))
+
+    def next(self) -> tuple[Batch, dict]:
+        batch, state = self.queue.get()
+        if isinstance(batch, BaseException):
+            raise batch
+        return batch.to(self.device, non_blocking=True), state
+
+    def close(self) -> None:
+        self.stopped.set()
+        while not self.queue.empty():
+            self.queue.get_nowait()

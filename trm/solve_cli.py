@@ -66,6 +66,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--adapt-steps", type=int, default=100, help="ARC: steps fitting a new task's embedding"
     )
+    p.add_argument(
+        "--trace",
+        action="store_true",
+        help="show the answer after every supervision step (one view; sudoku, maze)",
+    )
+    p.add_argument(
+        "--trace-png", metavar="FILE", help="draw the steps of --trace as a PNG (one puzzle)"
+    )
     _common(p)
 
 
@@ -188,7 +196,16 @@ def run_solve(args: argparse.Namespace) -> int:
     from trm import solve
 
     puzzles = read_puzzles(args)
+    tracing = getattr(args, "trace", False) or getattr(args, "trace_png", None)
+    if tracing:
+        from trm.trace import check_trace_args
+
+        check_trace_args(args, len(puzzles))
     model, cfg = load_checkpoint(args.kind, args.checkpoint, args.config, args.device)
+    if tracing:
+        from trm.trace import run_trace
+
+        return run_trace(args, model, puzzles)
     module = KINDS[args.kind]
     if args.kind == "arc":
         views = args.views if args.views > 1 else 8

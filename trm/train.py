@@ -21,7 +21,7 @@ from trm.act import Carry, initial_carry, supervision_step
 from trm.checkpoint import (CHECKPOINT, INFERENCE, load_training_state, save_inference, save_training_state,
                             write_text_atomic)
 from trm.config import TrainConfig, load_config, to_yaml
-from trm.data import PuzzleDataset, TrainSampler
+from trm.data import Prefetcher, PuzzleDataset, TrainSampler
 from trm.errors import TrmError
 from trm.evaluate import evaluate
 from trm.losses import normalise_metrics
@@ -194,7 +194,8 @@ def _train(cfg: TrainConfig, rt: Runtime, config_path, resume_dir, progress, sto
         if rt.is_main:
             save_training_state(run_dir, {
                 "step": step, "model": core.state_dict(), "adam": adam.state_dict(),
-                "ema": ema.state_dict() if ema else None, "sampler": sampler.state_dict(),
+                "ema": ema.state_dict() if ema else None,
+                "sampler": sampler_state if prefetch is not None else sampler.state_dict(),
                 "generator": gens, "carry": carries, "config": to_yaml(cfg),
             })
 
@@ -224,6 +225,9 @@ def _train(cfg: TrainConfig, rt: Runtime, config_path, resume_dir, progress, sto
     old_handlers = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
 
     # --- the loop -----------------------------------------------------------------------
+    # On CUDA the next batches are prepared in a thread while the GPU works.
+    prefetch = Prefetcher(sampler, rt.device) if rt.device.type == "cuda" else None
+    sampler_state = sampler.state_dict()
     bar = tqdm(total=steps_total, initial=step, disable=not (progress and rt.is_main), dynamic_ncols=True)
     sums: dict[str, torch.Tensor] = {}
     bad_loss = torch.zeros((), dtype=torch.bool, device=rt.device)
@@ -231,8 +235,10 @@ def _train(cfg: TrainConfig, rt: Runtime, config_path, resume_dir, progress, sto
     try:
         while step < steps_total:
             # one optimiser step = one supervision step on every slot
-            batch = sampler.next_batch()
-            batch = batch.pin_memory().to(rt.device, non_blocking=True) if rt.device.type == "cuda" else batch
+            if prefetch is not None:
+                batch, sampler_state = prefetch.next()
+            else:
+                batch = sampler.next_batch()
             if carry is None:
                 carry = initial_carry(core, batch, rt.state_dtype)
             step += 1
@@ -276,6 +282,8 @@ def _train(cfg: TrainConfig, rt: Runtime, config_path, resume_dir, progress, sto
                                   f"resume with: trm train --resume {run_dir}")
     finally:
         bar.close()
+        if prefetch is not None:
+            prefetch.close()
         for s, h in old_handlers.items():
             signal.signal(s, h)
     return run_dir

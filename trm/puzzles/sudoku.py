@@ -1,9 +1,8 @@
 """Sudoku: parsing, rendering, token codec, verifier, solver, rating and symmetries.
 
 A grid is a (9, 9) integer array of digits 0..9, 0 = blank. Tokens (SPEC §2.4): PAD = 0,
-blank = 1, digit d = d + 1. The solver keeps one 9-bit candidate mask per cell and propagates
-singles and locked candidates before each guess; ``rate`` counts its guesses, an approximation
-of the tdoku guess count that Sudoku-Extreme stores in its ``rating`` column.
+blank = 1, digit d = d + 1. The solver (``count_solutions``, ``solve``, ``rate``,
+``random_solution``) lives in ``trm.puzzles.sudoku_solver`` and is re-exported here.
 """
 
 from __future__ import annotations
@@ -11,15 +10,18 @@ from __future__ import annotations
 import numpy as np
 
 from trm.puzzles.base import PuzzleError, Symmetry
+from trm.puzzles.sudoku_solver import (  # noqa: F401 (re-exported)
+    count_solutions,
+    random_solution,
+    rate,
+    solve,
+)
 
 NAME = "sudoku"
 VOCAB_SIZE = 11
 SEQ_LEN = 81
 
 _SEPARATORS = set(" \t\r\n|-+")
-_ALL = 0x1FF  # candidate mask with all nine digits
-_POP = [bin(m).count("1") for m in range(512)]
-_DIGIT_OF_BIT = {1 << d: d + 1 for d in range(9)}
 
 
 def _units() -> tuple[tuple[int, ...], ...]:
@@ -33,7 +35,6 @@ def _units() -> tuple[tuple[int, ...], ...]:
 
 
 _UNITS = _units()
-_PEERS = tuple(tuple(sorted({p for u in _UNITS if i in u for p in u} - {i})) for i in range(81))
 # (27, 9) flat cell indices of rows, columns and boxes, for the batched checks
 _UNIT_INDEX = np.array(_UNITS, dtype=np.intp)
 _UNIT_NAMES = [f"row {k + 1}" for k in range(9)] + [f"column {k + 1}" for k in range(9)]
@@ -148,196 +149,6 @@ def verify(question: np.ndarray, answer: np.ndarray) -> bool:
 def is_valid_solution(answer: np.ndarray) -> bool:
     """True if ``answer`` is a complete grid whose rows, columns and boxes hold 1..9."""
     return bool(_units_ok_batch(np.asarray(answer)[None])[0])
-
-
-# --- solver (bitmask candidates, singles propagation, backtracking) ---------------------
-
-
-def _propagate(c: list[int], queue: list[int]) -> bool:
-    """Naked and hidden singles until nothing changes; False on a contradiction.
-
-    ``queue`` holds cells that became single and whose digit is not yet removed from peers.
-    """
-    while True:
-        while queue:
-            i = queue.pop()
-            m = c[i]
-            for p in _PEERS[i]:
-                pm = c[p]
-                if pm & m:
-                    pm ^= m
-                    if not pm:
-                        return False
-                    c[p] = pm
-                    if not pm & (pm - 1):
-                        queue.append(p)
-        for unit in _UNITS:
-            once = twice = 0
-            for i in unit:
-                m = c[i]
-                twice |= once & m
-                once |= m
-            if once != _ALL:
-                return False  # some digit has no place left in this unit
-            hidden = once & ~twice
-            if hidden:
-                for i in unit:
-                    m = c[i] & hidden
-                    if m and c[i] != m:
-                        if m & (m - 1):
-                            return False  # two digits can only go in the same cell
-                        c[i] = m
-                        queue.append(i)
-        if not queue:
-            found = _locked_candidates(c, queue)
-            if found is None:
-                return False
-            if not found:
-                return True
-
-
-def _triads() -> list[tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]]:
-    """Each (line, box) intersection of 3 cells with the rest of its line and of its box."""
-    out = []
-    for unit in _UNITS[:18]:  # rows and columns
-        for k in range(3):
-            cells = unit[3 * k : 3 * k + 3]
-            box = next(b for b in _UNITS[18:] if cells[0] in b)
-            out.append(
-                (
-                    cells,
-                    tuple(i for i in unit if i not in cells),
-                    tuple(i for i in box if i not in cells),
-                )
-            )
-    return out
-
-
-_TRIADS = _triads()
-
-
-def _locked_candidates(c: list[int], queue: list[int]) -> bool | None:
-    """Pointing and claiming: a digit of a line (or box) confined to one triad is removed from
-    the rest of the box (or line). Returns whether anything was removed (None on a
-    contradiction); cells that became single are appended to ``queue``."""
-    changed = False
-    for cells, line_rest, box_rest in _TRIADS:
-        inside = c[cells[0]] | c[cells[1]] | c[cells[2]]
-        line_out = box_out = 0
-        for i in line_rest:
-            line_out |= c[i]
-        for i in box_rest:
-            box_out |= c[i]
-        for digits, rest in (
-            (inside & ~line_out & box_out, box_rest),
-            (inside & ~box_out & line_out, line_rest),
-        ):
-            if digits:
-                for i in rest:
-                    m = c[i]
-                    if m & digits:
-                        m &= ~digits
-                        if not m:
-                            return None
-                        c[i] = m
-                        changed = True
-                        if not m & (m - 1):
-                            queue.append(i)
-    return changed
-
-
-def _start(grid: np.ndarray) -> list[int] | None:
-    """Candidate masks after propagating the givens, or None if they contradict."""
-    flat = [int(v) for v in np.asarray(grid).reshape(81)]
-    c = [(1 << (v - 1)) if v else _ALL for v in flat]
-    givens = [i for i, v in enumerate(flat) if v]
-    for i in givens:  # two equal givens in one unit would both survive the queue below
-        for p in _PEERS[i]:
-            if flat[p] == flat[i]:
-                return None
-    return c if _propagate(c, givens) else None
-
-
-class _Search:
-    """Depth-first search counting solutions up to ``limit`` and the guesses made."""
-
-    def __init__(self, limit: int, rng: np.random.Generator | None = None) -> None:
-        self.limit = limit
-        self.rng = rng  # if given, the digits of a cell are tried in random order
-        self.found = 0
-        self.guesses = 0
-        self.solution: list[int] | None = None
-
-    def run(self, c: list[int]) -> None:
-        best, fewest = -1, 10
-        for i in range(81):
-            n = _POP[c[i]]
-            if 1 < n < fewest:
-                best, fewest = i, n
-                if n == 2:
-                    break
-        if best < 0:
-            self.found += 1
-            if self.solution is None:
-                self.solution = c
-            return
-        m = c[best]
-        bits = [1 << d for d in range(9) if m >> d & 1]
-        if self.rng is not None:
-            bits = [bits[k] for k in self.rng.permutation(len(bits))]
-        for bit in bits:
-            m ^= bit
-            # tdoku-style count: the last remaining candidate is forced, not guessed
-            if m:
-                self.guesses += 1
-            child = c.copy()
-            child[best] = bit
-            if _propagate(child, [best]):
-                self.run(child)
-                if self.found >= self.limit:
-                    return
-
-
-def _search(grid: np.ndarray, limit: int) -> _Search:
-    s = _Search(limit)
-    c = _start(grid)
-    if c is not None:
-        s.run(c)
-    return s
-
-
-def count_solutions(grid: np.ndarray, limit: int = 2) -> int:
-    """The number of solutions of ``grid``, counted up to ``limit`` (0 if givens contradict)."""
-    return _search(grid, limit).found
-
-
-def solve(grid: np.ndarray) -> np.ndarray | None:
-    """The first solution found (a (9, 9) uint8 grid), or None if there is none."""
-    s = _search(grid, 1)
-    if s.solution is None:
-        return None
-    return np.array([_DIGIT_OF_BIT[m] for m in s.solution], dtype=np.uint8).reshape(9, 9)
-
-
-def random_solution(rng: np.random.Generator) -> np.ndarray:
-    """A random complete grid: the solver on an empty grid, trying digits in random order."""
-    s = _Search(1, rng)
-    s.run([_ALL] * 81)
-    assert s.solution is not None
-    return np.array([_DIGIT_OF_BIT[m] for m in s.solution], dtype=np.uint8).reshape(9, 9)
-
-
-def rate(grid: np.ndarray) -> int:
-    """Difficulty: guesses made by the solver until the first solution (0 = no guess needed).
-
-    The solver propagates naked and hidden singles and locked candidates (pointing/claiming),
-    then branches on the first cell with the fewest candidates, digits in increasing order;
-    every candidate tried except the last of a cell counts as one guess (the last is forced once
-    the others failed). It imitates tdoku's guess count (Sudoku-Extreme's ``rating``) but tdoku
-    branches on band configurations, so ours is about 2x higher on hard lists (quoted rows:
-    164, 2, 52 against tdoku's 18, 1, 60). Like tdoku's it depends on the puzzle's orientation.
-    """
-    return _search(grid, 1).guesses
 
 
 # --- symmetries (SPEC §3.1) ---------------------------------------------------------------

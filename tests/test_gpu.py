@@ -1,0 +1,88 @@
+"""GPU paths: compiled bf16 against eager float32, no host sync, memory. Skip without CUDA.
+
+The CPU compile check is marked slow (compilation takes a minute on a small CPU).
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from trm.act import initial_carry, supervision_step
+from trm.data import Batch
+from trm.model import ModelConfig, TinyRecursiveModel
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+
+
+def case(device: str, mixer: str = "mlp", seq_len: int = 81, b: int = 64):
+    torch.manual_seed(0)
+    cfg = ModelConfig(mixer=mixer, pos_encoding="none" if mixer == "mlp" else "rope", vocab_size=11,
+                      seq_len=seq_len, latent_steps=2, recursions=2)
+    model = TinyRecursiveModel(cfg).to(device)
+    x = torch.randint(1, 11, (b, seq_len), dtype=torch.int32, device=device)
+    return model, Batch(x, (x % 9 + 2).int(), torch.zeros(b, dtype=torch.int32, device=device))
+
+
+def run_two_steps(model, fwd, batch, dtype, autocast):
+    carry = initial_carry(model, batch, dtype)
+    for _ in range(2):
+        with autocast():
+            carry, loss, _, out, _ = supervision_step(fwd, carry, batch, training=False)
+    return loss.float(), out.logits.float()
+
+
+def compare(device: str, mixer: str, seq_len: int, rtol: float):
+    from contextlib import nullcontext
+    from functools import partial
+
+    model, batch = case(device, mixer, seq_len)
+    ref_loss, ref_logits = run_two_steps(model, model, batch, torch.float32, nullcontext)
+    compiled = torch.compile(model, dynamic=False)
+    if device == "cuda":
+        autocast, dtype = partial(torch.autocast, "cuda", dtype=torch.bfloat16), torch.bfloat16
+    else:
+        autocast, dtype = nullcontext, torch.float32
+    loss, logits = run_two_steps(model, compiled, batch, dtype, autocast)
+    assert torch.allclose(loss, ref_loss, rtol=rtol), (loss, ref_loss)
+    agree = (logits.argmax(-1) == ref_logits.argmax(-1)).float().mean().item()
+    assert agree > 0.95, agree
+    assert (logits - ref_logits).abs().mean() < rtol * ref_logits.abs().mean() * 10
+
+
+@pytest.mark.gpu
+@cuda
+@pytest.mark.parametrize("mixer,seq_len", [("mlp", 81), ("attention", 900)])
+def test_compiled_bf16_matches_eager_float32(mixer, seq_len):
+    compare("cuda", mixer, seq_len, rtol=5e-2)
+
+
+@pytest.mark.slow
+def test_compiled_cpu_matches_eager():
+    compare("cpu", "mlp", 81, rtol=1e-4)
+
+
+@pytest.mark.gpu
+@cuda
+def test_train_step_runs_without_host_sync():
+    """After warm-up, a training step issues no device-to-host synchronisation."""
+    from trm.config import TrainConfig
+    from trm.optim import EMA, AdamATan2
+    from trm.runtime import setup_runtime
+    from trm.train import build_model, train_step
+
+    cfg = TrainConfig(model=ModelConfig(mixer="mlp", pos_encoding="none", vocab_size=11, seq_len=81),
+                      device="cuda", compile=False)
+    rt = setup_runtime("cuda", True)
+    core, fwd = build_model(cfg, rt)
+    adam, ema = AdamATan2(core.parameters(), lr=1e-4), EMA(core)
+    _, batch = case("cuda")
+    carry = initial_carry(core, batch, rt.state_dtype)
+    gen = torch.Generator(device="cuda")
+    for _ in range(2):
+        carry, *_ = train_step(fwd, core, carry, batch, adam, ema, cfg, 1e-4, 1e-4, 1 / 64, gen, rt.autocast())
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        carry, *_ = train_step(fwd, core, carry, batch, adam, ema, cfg, 1e-4, 1e-4, 1 / 64, gen, rt.autocast())
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
