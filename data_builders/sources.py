@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,7 +49,9 @@ def read_puzzle_csv(path: str | os.PathLike) -> list[CsvRow]:
         if header is None:
             raise TrmError(f"{p}: empty file (expected header {','.join(CSV_HEADER)})")
         if [h.strip() for h in header] != CSV_HEADER:
-            raise TrmError(f"{p}:1: header is {','.join(header)!r}, expected {','.join(CSV_HEADER)}")
+            raise TrmError(
+                f"{p}:1: header is {','.join(header)!r}, expected {','.join(CSV_HEADER)}"
+            )
         for fields in reader:
             line = reader.line_num
             if not fields:
@@ -72,7 +75,21 @@ def download_hf(repo_id: str, filename: str) -> Path:
     try:
         from huggingface_hub import hf_hub_download
     except ImportError:
-        raise TrmError("--source hf needs the package huggingface_hub (pip install huggingface_hub)") from None
+        raise TrmError(
+            "--source hf needs the package huggingface_hub (pip install huggingface_hub)"
+        ) from None
+    from huggingface_hub import try_to_load_from_cache
+
+    cached = try_to_load_from_cache(repo_id, filename, repo_type="dataset")
+    if isinstance(cached, str):
+        return Path(cached)
+    try:  # fail at once when offline, instead of the hub client's retries
+        socket.create_connection(("huggingface.co", 443), timeout=5).close()
+    except OSError as e:
+        raise TrmError(
+            f"cannot reach huggingface.co to download {filename} of {repo_id} (offline? "
+            f"{e.strerror or type(e).__name__}); pass a local CSV with --source PATH.csv instead"
+        ) from None
     os.environ.setdefault("HF_HUB_ETAG_TIMEOUT", "10")
     os.environ.setdefault("HF_HUB_DOWNLOAD_TIMEOUT", "10")
     try:
@@ -80,6 +97,6 @@ def download_hf(repo_id: str, filename: str) -> Path:
     except Exception as e:  # offline: connection errors, LocalEntryNotFoundError, ...
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise TrmError(
-            f"could not download {filename} of the Hugging Face dataset {repo_id} "
+            f"cannot download {filename} of the Hugging Face dataset {repo_id} "
             f"(offline? {reason}); pass a local CSV with --source PATH.csv instead"
         ) from None
