@@ -25,12 +25,16 @@ from trm.runtime import setup_runtime
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
-# (name, model config, default batch): the paper's Sudoku-MLP shape and a small CPU config.
+# name -> (model config, batch on CPU, batch on CUDA). CPU runs the first two by default.
 TRAIN_CASES = {
-    "sudoku-mlp-paper": (dict(mixer="mlp", pos_encoding="none", vocab_size=11, seq_len=81), 32),
+    "sudoku-mlp-paper": (dict(mixer="mlp", pos_encoding="none", vocab_size=11, seq_len=81), 32, 768),
     "small-mlp": (dict(dim=128, num_heads=4, recursions=2, latent_steps=3, mixer="mlp", pos_encoding="none",
-                       puzzle_emb_dim=128, puzzle_emb_len=1, max_supervision_steps=8, vocab_size=11, seq_len=81), 64),
+                       puzzle_emb_dim=128, puzzle_emb_len=1, max_supervision_steps=8, vocab_size=11, seq_len=81),
+                  64, 768),
+    # The ARC-AGI-1 recipe's model with its full puzzle-embedding table, per-GPU batch 192.
+    "arc-att-paper": (dict(vocab_size=12, seq_len=900, latent_steps=4, num_puzzle_identifiers=876_406), 4, 192),
 }
+CPU_DEFAULT = ["sudoku-mlp-paper", "small-mlp"]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -71,8 +75,9 @@ def bench_train_case(name: str, device_name: str, batch: int, steps: int, compil
     """Time ``steps`` optimiser steps of one case after warm-up."""
     from trm.train import build_model, train_step
 
-    kw, default_batch = TRAIN_CASES[name]
-    batch = batch or default_batch
+    kw, cpu_batch, cuda_batch = TRAIN_CASES[name]
+    on_cuda = device_name == "cuda" or (device_name == "auto" and torch.cuda.is_available())
+    batch = batch or (cuda_batch if on_cuda else cpu_batch)
     cfg = TrainConfig(model=ModelConfig(**kw), global_batch_size=batch, device=device_name, compile=compile_)
     rt = setup_runtime(cfg.device, cfg.bf16)
     core, fwd = build_model(cfg, rt)
@@ -82,7 +87,8 @@ def bench_train_case(name: str, device_name: str, batch: int, steps: int, compil
     gen.manual_seed(0)
     m = cfg.model
     x = torch.randint(1, m.vocab_size, (batch, m.seq_len), dtype=torch.int32, device=rt.device)
-    data = Batch(x, x.clone(), torch.zeros(batch, dtype=torch.int32, device=rt.device))
+    ids = torch.randint(0, m.num_puzzle_identifiers, (batch,), dtype=torch.int32, device=rt.device)
+    data = Batch(x, x.clone(), ids)
     carry = initial_carry(core, data, rt.state_dtype)
     autocast = rt.autocast()
 
@@ -153,9 +159,10 @@ def bench_build() -> list[dict]:
 def run(args: argparse.Namespace) -> int:
     """Run the chosen benchmark and print its figures."""
     if args.what == "train":
-        steps = args.steps or (50 if args.device == "cuda" else 10)
-        results = [bench_train_case(c, args.device, args.batch_size, steps, not args.no_compile)
-                   for c in (args.case or list(TRAIN_CASES))]
+        steps = args.steps or (50 if torch.cuda.is_available() and args.device != "cpu" else 10)
+        cuda = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
+        cases = args.case or (list(TRAIN_CASES) if cuda else CPU_DEFAULT)
+        results = [bench_train_case(c, args.device, args.batch_size, steps, not args.no_compile) for c in cases]
     elif args.what == "solve":
         from trm.bench_solve import bench_solve
 
