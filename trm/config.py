@@ -60,6 +60,7 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda
     bf16: bool = True  # bf16 autocast on CUDA (CPU always runs float32)
     compile: bool = True  # torch.compile on CUDA
+    compile_mode: str = "default"  # default | reduce-overhead (CUDA graphs) | max-autotune
     threads: int = 0  # torch CPU threads (0: leave torch's default)
 
 

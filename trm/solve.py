@@ -41,15 +41,26 @@ def shipped_checkpoint(kind: str) -> Path:
     env = os.environ.get("TRM_CHECKPOINTS")
     if env and (Path(env) / kind).is_dir():
         return Path(env) / kind
-    root = Path(trm.__file__).resolve().parents[1] / "checkpoints"
-    if root.is_dir():
+    for root in _checkpoint_roots():
         for d in sorted(root.iterdir()):
-            if d.is_dir() and d.name.startswith(kind):
+            if d.is_dir() and d.name.startswith(kind) and (d / "model.safetensors").is_file():
                 return d
     raise TrmError(
         f"no shipped checkpoint for {kind} is installed; pass --checkpoint RUN_OR_INFERENCE_DIR "
         "(train one with `trm train ...`)"
     )
+
+
+def _checkpoint_roots() -> list[Path]:
+    """A clone's ``checkpoints/``, then the installed data package ``trm_checkpoints``."""
+    roots = [Path(trm.__file__).resolve().parents[1] / "checkpoints"]
+    try:
+        import trm_checkpoints
+
+        roots += [Path(p) for p in trm_checkpoints.__path__]
+    except ImportError:
+        pass
+    return [r for r in roots if r.is_dir()]
 
 
 # --- the streaming engine ------------------------------------------------------------------

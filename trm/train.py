@@ -113,7 +113,7 @@ def build_model(cfg: TrainConfig, rt: Runtime) -> tuple[TinyRecursiveModel, torc
         fwd = DDP(core, device_ids=[rt.device.index] if rt.device.type == "cuda" else None,
                   broadcast_buffers=False)
     if cfg.compile and rt.device.type == "cuda":
-        fwd = torch.compile(fwd, dynamic=False)
+        fwd = torch.compile(fwd, dynamic=False, mode=None if cfg.compile_mode == "default" else cfg.compile_mode)
     return core, fwd
 
 
