@@ -10,9 +10,20 @@ from trm.model import ModelConfig, StepOutput, TinyRecursiveModel
 
 
 def model_and_batch(b=4, max_steps=16, explore=0.1):
-    cfg = ModelConfig(dim=32, num_heads=2, expansion=2, recursions=2, latent_steps=1, vocab_size=11, seq_len=5,
-                      puzzle_emb_dim=32, puzzle_emb_len=1, num_puzzle_identifiers=3,
-                      max_supervision_steps=max_steps, halt_exploration_prob=explore)
+    cfg = ModelConfig(
+        dim=32,
+        num_heads=2,
+        expansion=2,
+        recursions=2,
+        latent_steps=1,
+        vocab_size=11,
+        seq_len=5,
+        puzzle_emb_dim=32,
+        puzzle_emb_len=1,
+        num_puzzle_identifiers=3,
+        max_supervision_steps=max_steps,
+        halt_exploration_prob=explore,
+    )
     torch.manual_seed(0)
     model = TinyRecursiveModel(cfg)
     x = torch.randint(2, 11, (b, 5), dtype=torch.int32)
@@ -32,7 +43,9 @@ def test_halted_rows_are_replaced_with_fresh_state_others_kept():
     new = Batch(torch.full_like(batch.inputs, 7), batch.labels, torch.ones(4, dtype=torch.int32))
     r = refill(model, carry, new)
     y0, z0 = model.initial_state(4)
-    assert torch.equal(r.data.inputs[0], new.inputs[0]) and torch.equal(r.data.inputs[1], carry.data.inputs[1])
+    assert torch.equal(r.data.inputs[0], new.inputs[0]) and torch.equal(
+        r.data.inputs[1], carry.data.inputs[1]
+    )
     assert r.data.puzzle_identifiers.tolist() == [1, 0, 1, 0]
     assert torch.equal(r.y[0], y0[0]) and torch.equal(r.z[2], z0[2])
     assert torch.equal(r.y[1], carry.y[1]) and torch.equal(r.z[3], carry.z[3])
@@ -51,9 +64,19 @@ def test_halting_rule_training_and_eval():
     steps = torch.tensor([1, 1, 16, 3])
     q = torch.tensor([1.0, -1.0, -1.0, 2.0])
     # Evaluation: only the maximum halts, whatever the Q head says.
-    assert should_halt(out_with(q), steps, 16, 0.0, training=False).tolist() == [False, False, True, False]
+    assert should_halt(out_with(q), steps, 16, 0.0, training=False).tolist() == [
+        False,
+        False,
+        True,
+        False,
+    ]
     # Training without exploration: Q > 0 or maximum.
-    assert should_halt(out_with(q), steps, 16, 0.0, training=True).tolist() == [True, False, True, True]
+    assert should_halt(out_with(q), steps, 16, 0.0, training=True).tolist() == [
+        True,
+        False,
+        True,
+        True,
+    ]
 
 
 def test_exploration_sets_a_minimum_of_2_to_max_steps():

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-
 from tiny_data import multi_example_task, reverse_task
+
 from trm.data import IGNORE_LABEL, PuzzleDataset, TrainSampler, eval_batches
 
 
 def test_one_puzzle_per_group_per_epoch(tmp_path):
-    data = PuzzleDataset(reverse_task(tmp_path / "d", n_train=40, num_aug=3), "train")  # 10 groups of 4
+    data = PuzzleDataset(
+        reverse_task(tmp_path / "d", n_train=40, num_aug=3), "train"
+    )  # 10 groups of 4
     sampler = TrainSampler(data, global_batch_size=5, epochs_per_pass=1, seed=0)
     groups = []
     for _ in range(sampler.batches_per_pass()):
@@ -38,12 +40,16 @@ def test_same_seed_same_batches_and_resume(tmp_path):
 def test_ranks_split_the_global_batch(tmp_path):
     data = PuzzleDataset(multi_example_task(tmp_path / "d", n_puzzles=12, examples=3), "train")
     whole = TrainSampler(data, 6, epochs_per_pass=4, seed=0)
-    parts = [TrainSampler(data, 6, epochs_per_pass=4, seed=0, rank=r, world_size=2) for r in range(2)]
+    parts = [
+        TrainSampler(data, 6, epochs_per_pass=4, seed=0, rank=r, world_size=2) for r in range(2)
+    ]
     for _ in range(5):
         g = whole.next_batch()
         r0, r1 = parts[0].next_batch(), parts[1].next_batch()
         assert torch.equal(torch.cat([r0.inputs, r1.inputs]), g.inputs)
-        assert torch.equal(torch.cat([r0.puzzle_identifiers, r1.puzzle_identifiers]), g.puzzle_identifiers)
+        assert torch.equal(
+            torch.cat([r0.puzzle_identifiers, r1.puzzle_identifiers]), g.puzzle_identifiers
+        )
 
 
 def test_multi_example_puzzles_keep_their_identifier(tmp_path):
@@ -51,7 +57,10 @@ def test_multi_example_puzzles_keep_their_identifier(tmp_path):
     b = TrainSampler(data, 6, epochs_per_pass=1, seed=0).next_batch()
     for i in range(6):
         row = np.where((data.inputs == b.inputs[i].numpy()).all(1))[0][0]
-        assert b.puzzle_identifiers[i].item() == data.puzzle_identifiers[data.puzzle_of_rows(np.array([row]))[0]]
+        assert (
+            b.puzzle_identifiers[i].item()
+            == data.puzzle_identifiers[data.puzzle_of_rows(np.array([row]))[0]]
+        )
 
 
 def test_test_loader_pads_and_limits(tmp_path):

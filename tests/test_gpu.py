@@ -17,8 +17,14 @@ cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
 def case(device: str, mixer: str = "mlp", seq_len: int = 81, b: int = 64):
     torch.manual_seed(0)
-    cfg = ModelConfig(mixer=mixer, pos_encoding="none" if mixer == "mlp" else "rope", vocab_size=11,
-                      seq_len=seq_len, latent_steps=2, recursions=2)
+    cfg = ModelConfig(
+        mixer=mixer,
+        pos_encoding="none" if mixer == "mlp" else "rope",
+        vocab_size=11,
+        seq_len=seq_len,
+        latent_steps=2,
+        recursions=2,
+    )
     model = TinyRecursiveModel(cfg).to(device)
     x = torch.randint(1, 11, (b, seq_len), dtype=torch.int32, device=device)
     return model, Batch(x, (x % 9 + 2).int(), torch.zeros(b, dtype=torch.int32, device=device))
@@ -71,8 +77,11 @@ def test_train_step_runs_without_host_sync():
     from trm.runtime import setup_runtime
     from trm.train import build_model, train_step
 
-    cfg = TrainConfig(model=ModelConfig(mixer="mlp", pos_encoding="none", vocab_size=11, seq_len=81),
-                      device="cuda", compile=False)
+    cfg = TrainConfig(
+        model=ModelConfig(mixer="mlp", pos_encoding="none", vocab_size=11, seq_len=81),
+        device="cuda",
+        compile=False,
+    )
     rt = setup_runtime("cuda", True)
     core, fwd = build_model(cfg, rt)
     adam, ema = AdamATan2(core.parameters(), lr=1e-4), EMA(core)
@@ -80,9 +89,13 @@ def test_train_step_runs_without_host_sync():
     carry = initial_carry(core, batch, rt.state_dtype)
     gen = torch.Generator(device="cuda")
     for _ in range(2):
-        carry, *_ = train_step(fwd, core, carry, batch, adam, ema, cfg, 1e-4, 1e-4, 1 / 64, gen, rt.autocast())
+        carry, *_ = train_step(
+            fwd, core, carry, batch, adam, ema, cfg, 1e-4, 1e-4, 1 / 64, gen, rt.autocast()
+        )
     torch.cuda.set_sync_debug_mode("error")
     try:
-        carry, *_ = train_step(fwd, core, carry, batch, adam, ema, cfg, 1e-4, 1e-4, 1 / 64, gen, rt.autocast())
+        carry, *_ = train_step(
+            fwd, core, carry, batch, adam, ema, cfg, 1e-4, 1e-4, 1 / 64, gen, rt.autocast()
+        )
     finally:
         torch.cuda.set_sync_debug_mode("default")

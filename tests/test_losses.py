@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from trm.losses import IGNORE_LABEL, log_stablemax, softmax_cross_entropy, stablemax_cross_entropy, step_loss
+from trm.losses import (
+    IGNORE_LABEL,
+    log_stablemax,
+    softmax_cross_entropy,
+    stablemax_cross_entropy,
+    step_loss,
+)
 
 
 def stablemax_reference(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -19,7 +25,9 @@ def stablemax_reference(logits: torch.Tensor, labels: torch.Tensor) -> torch.Ten
 
 
 def test_stablemax_reference_values():
-    assert torch.allclose(log_stablemax(torch.tensor([0.0, 1.0, -1.0])).exp(), torch.tensor([2 / 7, 4 / 7, 1 / 7]))
+    assert torch.allclose(
+        log_stablemax(torch.tensor([0.0, 1.0, -1.0])).exp(), torch.tensor([2 / 7, 4 / 7, 1 / 7])
+    )
 
 
 @pytest.mark.parametrize("scale", [0.1, 1, 10, 100, 1000])
@@ -39,7 +47,9 @@ def test_stablemax_float32_matches_float64(scale, dtype):
 def test_softmax_option_matches_torch():
     logits, labels = torch.randn(2, 7, 5), torch.randint(0, 5, (2, 7))
     labels[1, 3] = IGNORE_LABEL
-    expected = torch.nn.functional.cross_entropy(logits.transpose(1, 2), labels, reduction="none", ignore_index=-100)
+    expected = torch.nn.functional.cross_entropy(
+        logits.transpose(1, 2), labels, reduction="none", ignore_index=-100
+    )
     assert torch.allclose(softmax_cross_entropy(logits, labels), expected, atol=1e-6)
 
 
@@ -56,7 +66,9 @@ def test_step_loss_halting_target_and_metrics():
     steps = torch.tensor([3, 5, 16])
     loss, m = step_loss(logits, labels, q_halt, halted, steps)
     lm = stablemax_cross_entropy(logits, labels).sum(-1)[:2] / 3
-    bce = torch.nn.functional.binary_cross_entropy_with_logits(q_halt, torch.tensor([1.0, 0.0, 1.0]), reduction="sum")
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(
+        q_halt, torch.tensor([1.0, 0.0, 1.0]), reduction="sum"
+    )
     assert torch.allclose(loss, lm.sum() + 0.5 * bce)
     assert m["count"].item() == 2  # the padded slot is not counted
     assert m["exact_accuracy"].item() == 1
@@ -68,5 +80,7 @@ def test_step_loss_halting_target_and_metrics():
 def test_metrics_count_only_halted_slots():
     labels = torch.tensor([[2, 3], [2, 3]])
     logits = torch.randn(2, 2, 6)
-    _, m = step_loss(logits, labels, torch.zeros(2), torch.tensor([True, False]), torch.tensor([1, 1]))
+    _, m = step_loss(
+        logits, labels, torch.zeros(2), torch.tensor([True, False]), torch.tensor([1, 1])
+    )
     assert m["count"].item() == 1

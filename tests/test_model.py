@@ -14,14 +14,30 @@ PAPER = {
     "sudoku-att": (dict(vocab_size=11, seq_len=81), 6_828_034),
     "maze-att": (dict(vocab_size=6, seq_len=900, latent_steps=4), 6_822_914),
     "arc-att": (dict(vocab_size=12, seq_len=900, latent_steps=4), 6_829_058),
-    "maze-mlp": (dict(mixer="mlp", pos_encoding="none", vocab_size=6, seq_len=900, latent_steps=4), 18_795_522),
-    "arc-mlp": (dict(mixer="mlp", pos_encoding="none", vocab_size=12, seq_len=900, latent_steps=4), 18_801_666),
+    "maze-mlp": (
+        dict(mixer="mlp", pos_encoding="none", vocab_size=6, seq_len=900, latent_steps=4),
+        18_795_522,
+    ),
+    "arc-mlp": (
+        dict(mixer="mlp", pos_encoding="none", vocab_size=12, seq_len=900, latent_steps=4),
+        18_801_666,
+    ),
 }
 
 
 def tiny(**kw) -> ModelConfig:
-    base = dict(dim=32, num_heads=2, expansion=2, recursions=3, latent_steps=2, vocab_size=11, seq_len=9,
-                puzzle_emb_dim=32, puzzle_emb_len=2, num_puzzle_identifiers=5)
+    base = dict(
+        dim=32,
+        num_heads=2,
+        expansion=2,
+        recursions=3,
+        latent_steps=2,
+        vocab_size=11,
+        seq_len=9,
+        puzzle_emb_dim=32,
+        puzzle_emb_len=2,
+        num_puzzle_identifiers=5,
+    )
     return ModelConfig(**{**base, **kw})
 
 
@@ -43,8 +59,16 @@ def test_truncated_normal_has_requested_std():
     assert t.abs().max().item() <= 2 * 0.5 * 1.1368472 + 1e-6
 
 
-@pytest.mark.parametrize("kw", [dict(), dict(mixer="mlp", pos_encoding="none"), dict(pos_encoding="learned"),
-                                dict(pos_encoding="none"), dict(puzzle_emb_dim=0)])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(),
+        dict(mixer="mlp", pos_encoding="none"),
+        dict(pos_encoding="learned"),
+        dict(pos_encoding="none"),
+        dict(puzzle_emb_dim=0),
+    ],
+)
 def test_shapes_and_initial_halting(kw):
     cfg = tiny(**kw)
     model = TinyRecursiveModel(cfg)

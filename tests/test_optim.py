@@ -32,7 +32,9 @@ def test_adam_atan2_matches_formula_over_steps():
     for grad in grads:
         p.grad = grad.clone()
         opt.step()
-    assert torch.allclose(p.detach().double(), adam_atan2_reference(theta0, grads, 0.01, 0.5), atol=1e-6)
+    assert torch.allclose(
+        p.detach().double(), adam_atan2_reference(theta0, grads, 0.01, 0.5), atol=1e-6
+    )
 
 
 def test_adam_atan2_first_step_is_lr_pi_over_4():
@@ -40,7 +42,14 @@ def test_adam_atan2_first_step_is_lr_pi_over_4():
     p.grad = torch.tensor([3.0, -0.001, 0.0, 7.0])
     AdamATan2([p], lr=0.1, weight_decay=1.0).step()
     decayed = 1 - 0.1
-    expected = torch.tensor([decayed - 0.1 * math.pi / 4, decayed + 0.1 * math.pi / 4, decayed, decayed - 0.1 * math.pi / 4])
+    expected = torch.tensor(
+        [
+            decayed - 0.1 * math.pi / 4,
+            decayed + 0.1 * math.pi / 4,
+            decayed,
+            decayed - 0.1 * math.pi / 4,
+        ]
+    )
     assert torch.allclose(p.detach(), expected)
 
 
@@ -50,7 +59,9 @@ def test_sign_sgd_touches_only_batch_rows_and_sums_duplicates():
     grads = torch.tensor([[1.0, -1.0, 2.0], [-1.0, 1.0, 0.0], [-3.0, -1.0, 0.0]])
     sign_sgd_rows(table, ids, grads, lr=0.1, weight_decay=1.0)
     decayed = 0.9
-    assert torch.allclose(table[1], torch.tensor([decayed + 0.1, decayed + 0.1, decayed - 0.1]))  # sum (-2,-2,2)
+    assert torch.allclose(
+        table[1], torch.tensor([decayed + 0.1, decayed + 0.1, decayed - 0.1])
+    )  # sum (-2,-2,2)
     assert torch.allclose(table[3], torch.tensor([decayed + 0.1, decayed - 0.1, decayed]))
     for untouched in (0, 2, 4):
         assert torch.equal(table[untouched], torch.ones(3))
@@ -61,7 +72,9 @@ def test_schedule_warmup_then_constant_or_cosine():
     assert learning_rate(2000, 1e-4, 2000, 65104, 1.0) == pytest.approx(1e-4)
     assert learning_rate(60000, 1e-4, 2000, 65104, 1.0) == pytest.approx(1e-4)
     assert learning_rate(65104, 1.0, 100, 65104, 0.1) == pytest.approx(0.1)
-    assert learning_rate(100 + (65104 - 100) // 2, 1.0, 100, 65104, 0.0) == pytest.approx(0.5, abs=1e-4)
+    assert learning_rate(100 + (65104 - 100) // 2, 1.0, 100, 65104, 0.0) == pytest.approx(
+        0.5, abs=1e-4
+    )
 
 
 def test_ema_update_and_swap():

@@ -75,7 +75,9 @@ def workspace(tmp_path_factory) -> Path:
     from data_builders.maze_generate import generate
     from trm.puzzles import maze
 
-    question = generate(1, size=30, min_path=110, rng=np.random.default_rng(0), progress=False).questions[0]
+    question = generate(
+        1, size=30, min_path=110, rng=np.random.default_rng(0), progress=False
+    ).questions[0]
     (ws / "maze.txt").write_text(maze.render(question) + "\n")
     return ws
 
@@ -93,7 +95,12 @@ def test_every_readme_command_runs(workspace):
     assert len(commands) > 10
     for original in commands:
         cmd = make_cheap(original)
-        result = subprocess.run(shlex.split(cmd), cwd=workspace, env=env, capture_output=True, text=True,
-                                timeout=600)
-        offline = "--source hf" in cmd and result.returncode == 2 and "cannot reach huggingface.co" in result.stderr
+        result = subprocess.run(
+            shlex.split(cmd), cwd=workspace, env=env, capture_output=True, text=True, timeout=600
+        )
+        offline = (
+            "--source hf" in cmd
+            and result.returncode == 2
+            and "cannot reach huggingface.co" in result.stderr
+        )
         assert result.returncode == 0 or offline, f"{original}\n-> {cmd}\n{result.stderr[-2000:]}"

@@ -13,17 +13,29 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors import safe_open
-
 from tiny_data import reverse_task, shift_task
+
 from trm.checkpoint import load_model, load_training_state
 from trm.cli import main
 from trm.config import load_config
 from trm.errors import TrmError
 from trm.train import Interrupted, train
 
-TINY = ["model.dim=32", "model.num_heads=2", "model.expansion=2", "model.recursions=2", "model.latent_steps=2",
-        "model.puzzle_emb_dim=32", "model.puzzle_emb_len=1", "model.max_supervision_steps=4",
-        "device=cpu", "threads=1", "lr_warmup_steps=10", "weight_decay=0.01", "eval_interval=5"]
+TINY = [
+    "model.dim=32",
+    "model.num_heads=2",
+    "model.expansion=2",
+    "model.recursions=2",
+    "model.latent_steps=2",
+    "model.puzzle_emb_dim=32",
+    "model.puzzle_emb_len=1",
+    "model.max_supervision_steps=4",
+    "device=cpu",
+    "threads=1",
+    "lr_warmup_steps=10",
+    "weight_decay=0.01",
+    "eval_interval=5",
+]
 
 
 def tiny_cfg(data: Path, run_dir: Path, *extra: str):
@@ -41,9 +53,18 @@ def metrics(run_dir: Path, prefix: str = "train/") -> dict[int, dict]:
 
 def test_learns_a_small_task_far_above_chance(tmp_path):
     data = shift_task(tmp_path / "data", n_train=512, n_test=128)
-    cfg = tiny_cfg(data, tmp_path / "run", "global_batch_size=32", "max_steps=300", "lr=3e-3",
-                   "eval_every_steps=300", "log_every_steps=50", "ema_rate=0.95", "model.dim=64",
-                   "model.puzzle_emb_dim=64")
+    cfg = tiny_cfg(
+        data,
+        tmp_path / "run",
+        "global_batch_size=32",
+        "max_steps=300",
+        "lr=3e-3",
+        "eval_every_steps=300",
+        "log_every_steps=50",
+        "ema_rate=0.95",
+        "model.dim=64",
+        "model.puzzle_emb_dim=64",
+    )
     run = train(cfg, progress=False)
     evals = metrics(run, "eval/")
     exact = evals[300]["eval/exact_accuracy"]
@@ -54,14 +75,23 @@ def test_learns_a_small_task_far_above_chance(tmp_path):
 
 def test_resume_continues_exactly(tmp_path):
     data = reverse_task(tmp_path / "data", n_train=64, n_test=16)
-    extra = ["global_batch_size=8", "max_steps=12", "log_every_steps=1", "checkpoint_every_steps=4",
-             "eval_every_steps=6", "eval_limit=8"]
+    extra = [
+        "global_batch_size=8",
+        "max_steps=12",
+        "log_every_steps=1",
+        "checkpoint_every_steps=4",
+        "eval_every_steps=6",
+        "eval_limit=8",
+    ]
     whole = train(tiny_cfg(data, tmp_path / "whole", *extra), progress=False)
     with pytest.raises(Interrupted):
         train(tiny_cfg(data, tmp_path / "parts", *extra), progress=False, stop_at_step=5)
     assert load_training_state(tmp_path / "parts")["step"] == 5
-    resumed = train(load_config(tmp_path / "parts" / "config.yaml"), resume_dir=str(tmp_path / "parts"),
-                    progress=False)
+    resumed = train(
+        load_config(tmp_path / "parts" / "config.yaml"),
+        resume_dir=str(tmp_path / "parts"),
+        progress=False,
+    )
     a, b = metrics(whole), metrics(resumed)
     assert sorted(a) == sorted(b) == list(range(1, 13))
     for step in a:
@@ -73,8 +103,10 @@ def test_resume_continues_exactly(tmp_path):
 
 def test_inference_directory_holds_ema_weights_without_pickle(tmp_path):
     data = reverse_task(tmp_path / "data", n_train=32, n_test=8)
-    run = train(tiny_cfg(data, tmp_path / "run", "global_batch_size=8", "max_steps=6", "ema_rate=0.5"),
-                progress=False)
+    run = train(
+        tiny_cfg(data, tmp_path / "run", "global_batch_size=8", "max_steps=6", "ema_rate=0.5"),
+        progress=False,
+    )
     weights = run / "inference" / "model.safetensors"
     with safe_open(str(weights), "pt") as f:  # safetensors: no pickle involved
         names = set(f.keys())
@@ -87,8 +119,16 @@ def test_inference_directory_holds_ema_weights_without_pickle(tmp_path):
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     data = reverse_task(tmp_path / "data", n_train=32, n_test=8)
-    cfg = tiny_cfg(data, tmp_path / "run", "global_batch_size=8", "max_steps=50", "lr=1e30", "lr_warmup_steps=1",
-                   "log_every_steps=1", "checkpoint_every_steps=1")
+    cfg = tiny_cfg(
+        data,
+        tmp_path / "run",
+        "global_batch_size=8",
+        "max_steps=50",
+        "lr=1e30",
+        "lr_warmup_steps=1",
+        "log_every_steps=1",
+        "checkpoint_every_steps=1",
+    )
     with pytest.raises(TrmError, match="NaN or infinite.*last good checkpoint \\(step 1\\)"):
         train(cfg, progress=False)
     state = load_training_state(tmp_path / "run")
@@ -98,10 +138,23 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
 def test_sigterm_saves_a_checkpoint(tmp_path):
     data = reverse_task(tmp_path / "data", n_train=64, n_test=8)
     run = tmp_path / "run"
-    args = [sys.executable, "-m", "trm.cli", "train", f"data_path={data}", f"run_dir={run}", *TINY,
-            "global_batch_size=8", "max_steps=100000", "log_every_steps=1", "checkpoint_every_steps=100000",
-            "--no-progress"]
-    proc = subprocess.Popen(args, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    args = [
+        sys.executable,
+        "-m",
+        "trm.cli",
+        "train",
+        f"data_path={data}",
+        f"run_dir={run}",
+        *TINY,
+        "global_batch_size=8",
+        "max_steps=100000",
+        "log_every_steps=1",
+        "checkpoint_every_steps=100000",
+        "--no-progress",
+    ]
+    proc = subprocess.Popen(
+        args, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+    )
     deadline = time.time() + 60
     while not (run / "metrics.jsonl").exists() and time.time() < deadline:
         time.sleep(0.2)

@@ -28,12 +28,25 @@ class Carry:
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         d = self.data
-        return {"y": self.y, "z": self.z, "steps": self.steps, "halted": self.halted,
-                "inputs": d.inputs, "labels": d.labels, "puzzle_identifiers": d.puzzle_identifiers}
+        return {
+            "y": self.y,
+            "z": self.z,
+            "steps": self.steps,
+            "halted": self.halted,
+            "inputs": d.inputs,
+            "labels": d.labels,
+            "puzzle_identifiers": d.puzzle_identifiers,
+        }
 
     @classmethod
     def from_state_dict(cls, s: dict[str, torch.Tensor]) -> Carry:
-        return cls(s["y"], s["z"], s["steps"], s["halted"], Batch(s["inputs"], s["labels"], s["puzzle_identifiers"]))
+        return cls(
+            s["y"],
+            s["z"],
+            s["steps"],
+            s["halted"],
+            Batch(s["inputs"], s["labels"], s["puzzle_identifiers"]),
+        )
 
 
 def initial_carry(model: TinyRecursiveModel, batch: Batch, dtype: torch.dtype) -> Carry:
@@ -41,8 +54,13 @@ def initial_carry(model: TinyRecursiveModel, batch: Batch, dtype: torch.dtype) -
     b = batch.inputs.shape[0]
     device = batch.inputs.device
     y, z = model.initial_state(b, device, dtype)
-    return Carry(y.contiguous(), z.contiguous(), torch.zeros(b, dtype=torch.int32, device=device),
-                 torch.ones(b, dtype=torch.bool, device=device), batch)
+    return Carry(
+        y.contiguous(),
+        z.contiguous(),
+        torch.zeros(b, dtype=torch.int32, device=device),
+        torch.ones(b, dtype=torch.bool, device=device),
+        batch,
+    )
 
 
 def refill(model: TinyRecursiveModel, carry: Carry, batch: Batch) -> Carry:
@@ -56,13 +74,22 @@ def refill(model: TinyRecursiveModel, carry: Carry, batch: Batch) -> Carry:
         torch.where(hr, batch.labels, carry.data.labels),
         torch.where(h, batch.puzzle_identifiers, carry.data.puzzle_identifiers),
     )
-    return Carry(torch.where(hs, y0, carry.y), torch.where(hs, z0, carry.z),
-                 torch.where(h, 0, carry.steps), h, data)
+    return Carry(
+        torch.where(hs, y0, carry.y),
+        torch.where(hs, z0, carry.z),
+        torch.where(h, 0, carry.steps),
+        h,
+        data,
+    )
 
 
 def should_halt(
-    out: StepOutput, steps: torch.Tensor, max_steps: int, exploration_prob: float,
-    training: bool, generator: torch.Generator | None = None,
+    out: StepOutput,
+    steps: torch.Tensor,
+    max_steps: int,
+    exploration_prob: float,
+    training: bool,
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """Halting after a step: at ``max_steps``, or (training) when the Q head says so.
 
@@ -93,8 +120,13 @@ def _rank_and_world() -> tuple[int, int]:
 
 
 def supervision_step(
-    model: torch.nn.Module, carry: Carry, batch: Batch, *, training: bool,
-    generator: torch.Generator | None = None, loss_type: str = "stablemax",
+    model: torch.nn.Module,
+    carry: Carry,
+    batch: Batch,
+    *,
+    training: bool,
+    generator: torch.Generator | None = None,
+    loss_type: str = "stablemax",
 ) -> tuple[Carry, torch.Tensor, dict[str, torch.Tensor], StepOutput, torch.Tensor | None]:
     """One deep-supervision step on every slot: refill, recurse, halt, loss.
 
@@ -110,8 +142,14 @@ def supervision_step(
     out = model(carry.data.inputs, rows, carry.y, carry.z)
     steps = carry.steps + 1
     with torch.no_grad():
-        halted = should_halt(out, steps, core.cfg.max_supervision_steps, core.cfg.halt_exploration_prob,
-                             training, generator)
+        halted = should_halt(
+            out,
+            steps,
+            core.cfg.max_supervision_steps,
+            core.cfg.halt_exploration_prob,
+            training,
+            generator,
+        )
     loss, metrics = step_loss(out.logits, carry.data.labels, out.q_halt, halted, steps, loss_type)
     new = Carry(out.y, out.z, steps, halted, carry.data)
     return new, loss, metrics, out, rows
@@ -119,5 +157,5 @@ def supervision_step(
 
 def _unwrap(model: torch.nn.Module) -> TinyRecursiveModel:
     while not isinstance(model, TinyRecursiveModel):
-        model = getattr(model, "module", None) or getattr(model, "_orig_mod")
+        model = getattr(model, "module", None) or model._orig_mod
     return model

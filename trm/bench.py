@@ -27,12 +27,34 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 # name -> (model config, batch on CPU, batch on CUDA). CPU runs the first two by default.
 TRAIN_CASES = {
-    "sudoku-mlp-paper": (dict(mixer="mlp", pos_encoding="none", vocab_size=11, seq_len=81), 32, 768),
-    "small-mlp": (dict(dim=128, num_heads=4, recursions=2, latent_steps=3, mixer="mlp", pos_encoding="none",
-                       puzzle_emb_dim=128, puzzle_emb_len=1, max_supervision_steps=8, vocab_size=11, seq_len=81),
-                  64, 768),
+    "sudoku-mlp-paper": (
+        dict(mixer="mlp", pos_encoding="none", vocab_size=11, seq_len=81),
+        32,
+        768,
+    ),
+    "small-mlp": (
+        dict(
+            dim=128,
+            num_heads=4,
+            recursions=2,
+            latent_steps=3,
+            mixer="mlp",
+            pos_encoding="none",
+            puzzle_emb_dim=128,
+            puzzle_emb_len=1,
+            max_supervision_steps=8,
+            vocab_size=11,
+            seq_len=81,
+        ),
+        64,
+        768,
+    ),
     # The ARC-AGI-1 recipe's model with its full puzzle-embedding table, per-GPU batch 192.
-    "arc-att-paper": (dict(vocab_size=12, seq_len=900, latent_steps=4, num_puzzle_identifiers=876_406), 4, 192),
+    "arc-att-paper": (
+        dict(vocab_size=12, seq_len=900, latent_steps=4, num_puzzle_identifiers=876_406),
+        4,
+        192,
+    ),
 }
 CPU_DEFAULT = ["sudoku-mlp-paper", "small-mlp"]
 
@@ -42,11 +64,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("what", choices=["train", "solve", "build"])
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     p.add_argument("--batch-size", type=int, default=0, help="batch (default: per case)")
-    p.add_argument("--steps", type=int, default=0, help="timed steps (train; default 10 CPU, 50 CUDA)")
-    p.add_argument("--case", action="append", choices=list(TRAIN_CASES), help="train cases to run (default all)")
+    p.add_argument(
+        "--steps", type=int, default=0, help="timed steps (train; default 10 CPU, 50 CUDA)"
+    )
+    p.add_argument(
+        "--case",
+        action="append",
+        choices=list(TRAIN_CASES),
+        help="train cases to run (default all)",
+    )
     p.add_argument("--no-compile", action="store_true", help="CUDA: do not torch.compile")
     p.add_argument("--checkpoint", help="solve: a checkpoint (default: a random-init model)")
-    p.add_argument("--kind", default="sudoku", choices=["sudoku", "maze", "arc"], help="solve: puzzle kind")
+    p.add_argument(
+        "--kind", default="sudoku", choices=["sudoku", "maze", "arc"], help="solve: puzzle kind"
+    )
     p.add_argument("--count", type=int, default=0, help="solve: puzzles (default 1024)")
     p.add_argument("--json", action="store_true", help="print JSON")
 
@@ -78,7 +109,9 @@ def bench_train_case(name: str, device_name: str, batch: int, steps: int, compil
     kw, cpu_batch, cuda_batch = TRAIN_CASES[name]
     on_cuda = device_name == "cuda" or (device_name == "auto" and torch.cuda.is_available())
     batch = batch or (cuda_batch if on_cuda else cpu_batch)
-    cfg = TrainConfig(model=ModelConfig(**kw), global_batch_size=batch, device=device_name, compile=compile_)
+    cfg = TrainConfig(
+        model=ModelConfig(**kw), global_batch_size=batch, device=device_name, compile=compile_
+    )
     rt = setup_runtime(cfg.device, cfg.bf16)
     core, fwd = build_model(cfg, rt)
     adam = AdamATan2(core.parameters(), lr=1e-4, weight_decay=0.1)
@@ -95,8 +128,20 @@ def bench_train_case(name: str, device_name: str, batch: int, steps: int, compil
     def run(n: int):
         nonlocal carry
         for _ in range(n):
-            carry, loss, _ = train_step(fwd, core, carry, data, adam, ema, cfg, 1e-4, 1e-4, 1 / batch,
-                                        generator=gen, autocast=autocast)
+            carry, loss, _ = train_step(
+                fwd,
+                core,
+                carry,
+                data,
+                adam,
+                ema,
+                cfg,
+                1e-4,
+                1e-4,
+                1 / batch,
+                generator=gen,
+                autocast=autocast,
+            )
         _sync(rt.device)
 
     run(3 if rt.device.type == "cpu" else 10)  # warm-up (and compilation on CUDA)
@@ -110,11 +155,17 @@ def bench_train_case(name: str, device_name: str, batch: int, steps: int, compil
     peak_dtype = torch.bfloat16 if rt.bf16 else torch.float32
     peak = matmul_rate(rt.device, peak_dtype)
     out = {
-        "case": name, "device": _device_name(rt.device), "threads": torch.get_num_threads(), "batch": batch,
-        "timed_steps": steps, "sample_steps_per_s": round(sample_steps, 2),
+        "case": name,
+        "device": _device_name(rt.device),
+        "threads": torch.get_num_threads(),
+        "batch": batch,
+        "timed_steps": steps,
+        "sample_steps_per_s": round(sample_steps, 2),
         "gflop_per_sample_step": round(training_flops(m) / 1e9, 3),
-        "achieved_tflops": round(achieved / 1e12, 4), "matmul_tflops": round(peak / 1e12, 4),
-        "matmul_dtype": str(peak_dtype).replace("torch.", ""), "ratio": round(achieved / peak, 3),
+        "achieved_tflops": round(achieved / 1e12, 4),
+        "matmul_tflops": round(peak / 1e12, 4),
+        "matmul_dtype": str(peak_dtype).replace("torch.", ""),
+        "ratio": round(achieved / peak, 3),
     }
     if rt.device.type == "cuda":
         out["peak_memory_gib"] = round(torch.cuda.max_memory_allocated(rt.device) / 2**30, 2)
@@ -136,23 +187,60 @@ def bench_build() -> list[dict]:
         sudoku_csv = SHARED_DATA / "sudoku" / "forum_hardest_1905_11plus_10k.csv"
         cases = []
         if sudoku_csv.is_file():
-            cases.append(("sudoku csv 1000 x 1000 aug", lambda: sudoku.build(
-                f"{tmp}/s", str(sudoku_csv), subsample=1000, num_aug=1000, test_fraction=0.1, progress=False),
-                1_001_000))
-        cases.append(("sudoku generate 20 (min rating 0)", lambda: sudoku.build(
-            f"{tmp}/g", "generate", count=20, test_count=0, progress=False), 20))
-        cases.append(("maze generate 20 + 20 (30x30, path > 110)", lambda: maze.build(
-            f"{tmp}/m", "generate", count=20, test_count=20, progress=False), 40))
+            cases.append(
+                (
+                    "sudoku csv 1000 x 1000 aug",
+                    lambda: sudoku.build(
+                        f"{tmp}/s",
+                        str(sudoku_csv),
+                        subsample=1000,
+                        num_aug=1000,
+                        test_fraction=0.1,
+                        progress=False,
+                    ),
+                    1_001_000,
+                )
+            )
+        cases.append(
+            (
+                "sudoku generate 20 (min rating 0)",
+                lambda: sudoku.build(
+                    f"{tmp}/g", "generate", count=20, test_count=0, progress=False
+                ),
+                20,
+            )
+        )
+        cases.append(
+            (
+                "maze generate 20 + 20 (30x30, path > 110)",
+                lambda: maze.build(f"{tmp}/m", "generate", count=20, test_count=20, progress=False),
+                40,
+            )
+        )
         concept = SHARED_DATA / "arc"
         if concept.is_dir():
-            cases.append(("arc conceptarc x 100 aug", lambda: arc.build(
-                f"{tmp}/a", [str(concept)], ["concept"], "concept", num_aug=100, progress=False), None))
+            cases.append(
+                (
+                    "arc conceptarc x 100 aug",
+                    lambda: arc.build(
+                        f"{tmp}/a",
+                        [str(concept)],
+                        ["concept"],
+                        "concept",
+                        num_aug=100,
+                        progress=False,
+                    ),
+                    None,
+                )
+            )
         for name, fn, n in cases:
             t = time.perf_counter()
             summary = fn()
             seconds = time.perf_counter() - t
             n = n or summary.get("train_examples") or 0
-            rows.append({"build": name, "seconds": round(seconds, 2), "rows_per_s": round(n / seconds, 1)})
+            rows.append(
+                {"build": name, "seconds": round(seconds, 2), "rows_per_s": round(n / seconds, 1)}
+            )
     return rows
 
 
@@ -162,7 +250,10 @@ def run(args: argparse.Namespace) -> int:
         steps = args.steps or (50 if torch.cuda.is_available() and args.device != "cpu" else 10)
         cuda = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
         cases = args.case or (list(TRAIN_CASES) if cuda else CPU_DEFAULT)
-        results = [bench_train_case(c, args.device, args.batch_size, steps, not args.no_compile) for c in cases]
+        results = [
+            bench_train_case(c, args.device, args.batch_size, steps, not args.no_compile)
+            for c in cases
+        ]
     elif args.what == "solve":
         from trm.bench_solve import bench_solve
 

@@ -60,8 +60,12 @@ def load_training_state(run_dir: Path) -> dict[str, Any]:
         raise TrmError(f"{path}: cannot read checkpoint ({type(e).__name__})") from None
 
 
-def save_inference(out_dir: Path, model: TinyRecursiveModel, cfg: TrainConfig,
-                   weights: dict[str, torch.Tensor] | None = None) -> Path:
+def save_inference(
+    out_dir: Path,
+    model: TinyRecursiveModel,
+    cfg: TrainConfig,
+    weights: dict[str, torch.Tensor] | None = None,
+) -> Path:
     """Write ``model.safetensors`` + ``config.yaml``; ``weights`` overrides parameters (EMA)."""
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     for k, v in (weights or {}).items():
@@ -86,14 +90,18 @@ def resolve_inference_dir(path: str | os.PathLike) -> Path:
     return p
 
 
-def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[TinyRecursiveModel, TrainConfig]:
+def load_model(
+    path: str | os.PathLike, device: str | torch.device = "cpu"
+) -> tuple[TinyRecursiveModel, TrainConfig]:
     """Load an inference directory (or a run directory) without pickle; eval mode."""
     d = resolve_inference_dir(path)
     cfg = load_config(d / CONFIG)
     try:
         state = load_file(str(d / WEIGHTS), device="cpu")
     except (SafetensorError, OSError, ValueError) as e:
-        raise TrmError(f"{d / WEIGHTS}: corrupted or unreadable weights ({str(e).splitlines()[0]})") from None
+        raise TrmError(
+            f"{d / WEIGHTS}: corrupted or unreadable weights ({str(e).splitlines()[0]})"
+        ) from None
     model = TinyRecursiveModel(cfg.model)
     missing = set(model.state_dict()) - set(state)
     if missing:
@@ -101,7 +109,9 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> t
     try:
         model.load_state_dict(state, strict=False)
     except RuntimeError as e:
-        raise TrmError(f"{d / WEIGHTS}: weights do not match {d / CONFIG} ({str(e).splitlines()[-1].strip()})") from None
+        raise TrmError(
+            f"{d / WEIGHTS}: weights do not match {d / CONFIG} ({str(e).splitlines()[-1].strip()})"
+        ) from None
     return model.to(device).eval(), cfg
 
 

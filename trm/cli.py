@@ -13,8 +13,12 @@ import sys
 def _parser() -> argparse.ArgumentParser:
     from data_builders import cli as build_cli
 
-    parser = argparse.ArgumentParser(prog="trm", description="Tiny Recursive Model: build, train, solve.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{build,train,eval,solve,bench}")
+    parser = argparse.ArgumentParser(
+        prog="trm", description="Tiny Recursive Model: build, train, solve."
+    )
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="{build,train,eval,solve,bench}"
+    )
     build_cli.add_parser(sub)
 
     p = sub.add_parser("train", help="train a model from a YAML config")
@@ -45,8 +49,13 @@ def main(argv: list[str] | None = None) -> int:
             from trm.train import Interrupted, train_from_cli
 
             try:
-                return train_from_cli(args.config, args.overrides, args.resume, args.print_config,
-                                      progress=not args.no_progress)
+                return train_from_cli(
+                    args.config,
+                    args.overrides,
+                    args.resume,
+                    args.print_config,
+                    progress=not args.no_progress,
+                )
             except Interrupted as e:
                 print(f"trm: {e}", file=sys.stderr)
                 return 130

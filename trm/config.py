@@ -90,7 +90,9 @@ def compose(path: str | Path) -> Any:
     return OmegaConf.merge(*merged, recipe) if merged else recipe
 
 
-def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
+def load_config(
+    path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()
+) -> TrainConfig:
     """Compose ``path``, apply ``key=value`` overrides and validate against ``TrainConfig``."""
     schema = OmegaConf.structured(TrainConfig)
     try:

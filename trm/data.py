@@ -33,10 +33,17 @@ class Batch:
     puzzle_identifiers: torch.Tensor  # (b,)
 
     def to(self, device, non_blocking: bool = False) -> Batch:
-        return Batch(*(t.to(device, non_blocking=non_blocking) for t in (self.inputs, self.labels, self.puzzle_identifiers)))
+        return Batch(
+            *(
+                t.to(device, non_blocking=non_blocking)
+                for t in (self.inputs, self.labels, self.puzzle_identifiers)
+            )
+        )
 
     def pin_memory(self) -> Batch:
-        return Batch(self.inputs.pin_memory(), self.labels.pin_memory(), self.puzzle_identifiers.pin_memory())
+        return Batch(
+            self.inputs.pin_memory(), self.labels.pin_memory(), self.puzzle_identifiers.pin_memory()
+        )
 
 
 class PuzzleDataset:
@@ -46,7 +53,9 @@ class PuzzleDataset:
         d = Path(root) / split
         meta_path = d / "dataset.json"
         if not meta_path.is_file():
-            raise TrmError(f"{d}: not a trm dataset split (no dataset.json); build one with `trm build`")
+            raise TrmError(
+                f"{d}: not a trm dataset split (no dataset.json); build one with `trm build`"
+            )
         self.root, self.split = Path(root), split
         self.metadata = json.loads(meta_path.read_text())
         set_name = self.metadata.get("sets", ["all"])[0]
@@ -71,7 +80,7 @@ class PuzzleDataset:
         return len(self.group_indices) - 1
 
     def collate(self, rows: np.ndarray, puzzles: np.ndarray, pad_to: int | None = None) -> Batch:
-        """Gather example ``rows`` (with their puzzle indices) into a Batch, padded to ``pad_to``."""
+        """Gather example ``rows`` (of puzzles ``puzzles``) into a Batch padded to ``pad_to``."""
         inputs = np.asarray(self.inputs[rows], dtype=np.int32)
         labels = np.asarray(self.labels[rows], dtype=np.int32)
         labels[labels == self.ignore_label_id] = IGNORE_LABEL
@@ -91,11 +100,25 @@ class PuzzleDataset:
 class TrainSampler:
     """Seeded, resumable training batches (SPEC §2.5). ``state`` = (pass, batch in pass)."""
 
-    def __init__(self, data: PuzzleDataset, global_batch_size: int, epochs_per_pass: int, seed: int,
-                 rank: int = 0, world_size: int = 1):
+    def __init__(
+        self,
+        data: PuzzleDataset,
+        global_batch_size: int,
+        epochs_per_pass: int,
+        seed: int,
+        rank: int = 0,
+        world_size: int = 1,
+    ):
         if global_batch_size % world_size:
-            raise TrmError(f"global_batch_size {global_batch_size} is not divisible by {world_size} ranks")
-        self.data, self.B, self.epochs_per_pass, self.seed = data, global_batch_size, epochs_per_pass, seed
+            raise TrmError(
+                f"global_batch_size {global_batch_size} is not divisible by {world_size} ranks"
+            )
+        self.data, self.B, self.epochs_per_pass, self.seed = (
+            data,
+            global_batch_size,
+            epochs_per_pass,
+            seed,
+        )
         self.rank, self.world_size = rank, world_size
         self.pass_index, self.batch_index = 0, 0
         self._plan = None  # (puzzles per position, batch start positions) of the current pass
@@ -159,8 +182,14 @@ class TrainSampler:
         return self.data.collate(rows_a[sl], pids_a[sl])
 
 
-def eval_batches(data: PuzzleDataset, global_batch_size: int, rank: int = 0, world_size: int = 1,
-                 limit: int = 0, seed: int = 0):
+def eval_batches(
+    data: PuzzleDataset,
+    global_batch_size: int,
+    rank: int = 0,
+    world_size: int = 1,
+    limit: int = 0,
+    seed: int = 0,
+):
     """Yield ``(Batch, n_real)`` over the test split in order (SPEC §2.6), padded to b rows.
 
     ``limit`` > 0 evaluates a seeded random subset of that many examples (in file order).

@@ -14,8 +14,14 @@ from trm.model import StepOutput, TinyRecursiveModel
 
 
 @torch.inference_mode()
-def run_steps(model: torch.nn.Module, core: TinyRecursiveModel, batch: Batch, steps: int, dtype: torch.dtype,
-              autocast=nullcontext) -> tuple[Carry, dict[str, torch.Tensor], StepOutput]:
+def run_steps(
+    model: torch.nn.Module,
+    core: TinyRecursiveModel,
+    batch: Batch,
+    steps: int,
+    dtype: torch.dtype,
+    autocast=nullcontext,
+) -> tuple[Carry, dict[str, torch.Tensor], StepOutput]:
     """Run ``steps`` supervision steps on a fresh carry (no halting); the last step's outputs."""
     carry = initial_carry(core, batch, dtype)
     metrics = out = None
@@ -27,9 +33,19 @@ def run_steps(model: torch.nn.Module, core: TinyRecursiveModel, batch: Batch, st
 
 @torch.inference_mode()
 def evaluate(
-    model: torch.nn.Module, core: TinyRecursiveModel, data: PuzzleDataset, batch_size: int, *,
-    device: torch.device, dtype: torch.dtype = torch.float32, autocast=nullcontext, limit: int = 0,
-    seed: int = 0, rank: int = 0, world_size: int = 1, progress=None,
+    model: torch.nn.Module,
+    core: TinyRecursiveModel,
+    data: PuzzleDataset,
+    batch_size: int,
+    *,
+    device: torch.device,
+    dtype: torch.dtype = torch.float32,
+    autocast=nullcontext,
+    limit: int = 0,
+    seed: int = 0,
+    rank: int = 0,
+    world_size: int = 1,
+    progress=None,
 ) -> dict[str, float]:
     """Exact accuracy, token accuracy, halting accuracy of the last step, over the test split.
 

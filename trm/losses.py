@@ -33,7 +33,10 @@ def softmax_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.T
     """Per-token softmax cross-entropy (B, L) in float32; ignored labels give 0."""
     b, length, v = logits.shape
     loss = F.cross_entropy(
-        logits.float().reshape(-1, v), labels.long().reshape(-1), ignore_index=IGNORE_LABEL, reduction="none"
+        logits.float().reshape(-1, v),
+        labels.long().reshape(-1),
+        ignore_index=IGNORE_LABEL,
+        reduction="none",
     )
     return loss.view(b, length)
 
@@ -65,7 +68,9 @@ def step_loss(
         n_right = token_right.sum(-1)
         exact = n_right == n_valid  # the whole answer is right
         counted = halted & (n_valid > 0)
-    q_halt_loss = F.binary_cross_entropy_with_logits(q_halt, exact.to(q_halt.dtype), reduction="sum")
+    q_halt_loss = F.binary_cross_entropy_with_logits(
+        q_halt, exact.to(q_halt.dtype), reduction="sum"
+    )
     loss = lm_loss + 0.5 * q_halt_loss
 
     with torch.no_grad():
@@ -83,7 +88,7 @@ def step_loss(
 
 
 def normalise_metrics(sums: dict[str, float], batch_size: int | None) -> dict[str, float]:
-    """Turn metric sums into means: losses by ``batch_size`` (or by count when None), the rest by count."""
+    """Metric sums to means: losses by ``batch_size`` (by count when None), the rest by count."""
     count = max(sums.get("count", 0.0), 1.0)
     out = {}
     for k, v in sums.items():

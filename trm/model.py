@@ -82,7 +82,9 @@ class Linear(nn.Module):
 
     def __init__(self, in_features: int, out_features: int, bias: bool = False):
         super().__init__()
-        self.weight = nn.Parameter(trunc_normal_(torch.empty(out_features, in_features), 1 / math.sqrt(in_features)))
+        self.weight = nn.Parameter(
+            trunc_normal_(torch.empty(out_features, in_features), 1 / math.sqrt(in_features))
+        )
         self.bias = nn.Parameter(torch.zeros(out_features)) if bias else None
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
@@ -121,7 +123,7 @@ def apply_rope(q: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
 
 
 class Attention(nn.Module):
-    """Non-causal multi-head self-attention without mask; qkv laid out as [q heads|k heads|v heads]."""
+    """Non-causal self-attention without mask; qkv laid out as [q heads | k heads | v heads]."""
 
     def __init__(self, dim: int, num_heads: int):
         super().__init__()
@@ -129,7 +131,9 @@ class Attention(nn.Module):
         self.qkv = Linear(dim, 3 * dim)
         self.out = Linear(dim, dim)
 
-    def forward(self, h: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
+    def forward(
+        self, h: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None
+    ) -> torch.Tensor:
         b, s, d = h.shape
         qkv = self.qkv(h).view(b, s, 3, self.num_heads, d // self.num_heads)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, H, S, hd)
@@ -153,7 +157,9 @@ class Block(nn.Module):
             raise ValueError(f"model.mixer must be 'attention' or 'mlp', got {cfg.mixer!r}")
         self.mlp = SwiGLU(cfg.dim, cfg.expansion)
 
-    def forward(self, h: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
+    def forward(
+        self, h: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None
+    ) -> torch.Tensor:
         if hasattr(self, "attention"):
             h = rms_norm(h + self.attention(h, rope), self.eps)
         else:
@@ -203,20 +209,26 @@ class TinyRecursiveModel(nn.Module):
             raise ValueError("ModelConfig.vocab_size and seq_len must be set from the dataset")
         self.cfg = cfg
         d = cfg.dim
-        self.token_embedding = nn.Parameter(trunc_normal_(torch.empty(cfg.vocab_size, d), 1 / math.sqrt(d)))
+        self.token_embedding = nn.Parameter(
+            trunc_normal_(torch.empty(cfg.vocab_size, d), 1 / math.sqrt(d))
+        )
         if cfg.puzzle_emb_dim > 0:
             table = torch.zeros(cfg.num_puzzle_identifiers, cfg.puzzle_emb_dim)
             self.register_buffer("puzzle_embedding", table)
         else:
             self.puzzle_embedding = None
         if cfg.pos_encoding == "learned":
-            self.position_embedding = nn.Parameter(trunc_normal_(torch.empty(cfg.total_len, d), 1 / math.sqrt(d)))
+            self.position_embedding = nn.Parameter(
+                trunc_normal_(torch.empty(cfg.total_len, d), 1 / math.sqrt(d))
+            )
         if cfg.pos_encoding == "rope":
             cos, sin = rope_tables(cfg.total_len, d // cfg.num_heads, cfg.rope_theta)
             self.register_buffer("rope_cos", cos, persistent=False)
             self.register_buffer("rope_sin", sin, persistent=False)
         elif cfg.pos_encoding not in ("learned", "none"):
-            raise ValueError(f"model.pos_encoding must be rope, learned or none, got {cfg.pos_encoding!r}")
+            raise ValueError(
+                f"model.pos_encoding must be rope, learned or none, got {cfg.pos_encoding!r}"
+            )
         self.net = Network(cfg)
         self.output_head = Linear(d, cfg.vocab_size)
         self.halt_head = Linear(d, 2, bias=True)  # (halt, continue) logits from prefix position 0
@@ -249,7 +261,9 @@ class TinyRecursiveModel(nn.Module):
             h = (h + self.position_embedding) / math.sqrt(2)
         return math.sqrt(cfg.dim) * h
 
-    def initial_state(self, batch_size: int, device=None, dtype=None) -> tuple[torch.Tensor, torch.Tensor]:
+    def initial_state(
+        self, batch_size: int, device=None, dtype=None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Fresh (y, z) of shape (B, S, D): the fixed init vectors at every position."""
         shape = (batch_size, self.cfg.total_len, self.cfg.dim)
         y = self.y_init.to(device=device, dtype=dtype).expand(shape)

@@ -82,7 +82,9 @@ def sign_sgd_rows(
     segment = torch.cumsum(first.long(), 0) - 1  # run index of each sorted position
     summed = torch.zeros(len(ids), grads.shape[1], dtype=torch.float32, device=grads.device)
     summed.index_add_(0, segment, grads[order].float())
-    rows = table[sorted_ids] * (1 - lr * weight_decay) - lr * torch.sign(summed[segment]).to(table.dtype)
+    rows = table[sorted_ids] * (1 - lr * weight_decay) - lr * torch.sign(summed[segment]).to(
+        table.dtype
+    )
     table.index_put_((sorted_ids,), rows)  # repeated ids write identical rows
 
 
@@ -99,14 +101,18 @@ class EMA:
 
     def __init__(self, model: nn.Module, rate: float = 0.999):
         self.rate = rate
-        self.shadow = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+        self.shadow = {
+            n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad
+        }
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
         """``shadow = rate * shadow + (1 - rate) * param`` for every parameter."""
         names = list(self.shadow)
         params = dict(model.named_parameters())
-        torch._foreach_lerp_([self.shadow[n] for n in names], [params[n].detach() for n in names], 1 - self.rate)
+        torch._foreach_lerp_(
+            [self.shadow[n] for n in names], [params[n].detach() for n in names], 1 - self.rate
+        )
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         return dict(self.shadow)
@@ -117,7 +123,7 @@ class EMA:
 
     @torch.no_grad()
     def swap(self, model: nn.Module) -> None:
-        """Exchange the model's parameters with the shadow (call twice to undo); no copy of the model."""
+        """Exchange the model's parameters with the shadow (twice undoes it); no model copy."""
         params = dict(model.named_parameters())
         for n, s in self.shadow.items():
             tmp = params[n].detach().clone()

@@ -39,7 +39,7 @@ class Runtime:
 
 
 def setup_runtime(device: str = "auto", bf16: bool = True, threads: int = 0) -> Runtime:
-    """Pick the device and, under ``torchrun``, join the process group (NCCL on CUDA, gloo on CPU)."""
+    """Pick the device; under ``torchrun`` join the process group (NCCL on CUDA, gloo on CPU)."""
     if threads > 0:
         torch.set_num_threads(threads)
     if device == "auto":

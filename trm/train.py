@@ -18,8 +18,14 @@ import torch
 from tqdm import tqdm
 
 from trm.act import Carry, initial_carry, supervision_step
-from trm.checkpoint import (CHECKPOINT, INFERENCE, load_training_state, save_inference, save_training_state,
-                            write_text_atomic)
+from trm.checkpoint import (
+    CHECKPOINT,
+    INFERENCE,
+    load_training_state,
+    save_inference,
+    save_training_state,
+    write_text_atomic,
+)
 from trm.config import TrainConfig, load_config, to_yaml
 from trm.data import Prefetcher, PuzzleDataset, TrainSampler
 from trm.errors import TrmError
@@ -51,7 +57,9 @@ def total_steps(cfg: TrainConfig, data: PuzzleDataset) -> int:
     if cfg.max_steps > 0:
         return cfg.max_steps
     meta = data.metadata
-    return int(cfg.epochs * meta["total_groups"] * meta["mean_puzzle_examples"] / cfg.global_batch_size)
+    return int(
+        cfg.epochs * meta["total_groups"] * meta["mean_puzzle_examples"] / cfg.global_batch_size
+    )
 
 
 def prepare_run_dir(cfg: TrainConfig, config_path: str | None) -> Path:
@@ -71,7 +79,11 @@ class MetricsLog:
         if not enabled:
             return
         if resume_step is not None and self.path.exists():  # drop lines newer than the checkpoint
-            keep = [ln for ln in self.path.read_text().splitlines() if json.loads(ln)["step"] <= resume_step]
+            keep = [
+                ln
+                for ln in self.path.read_text().splitlines()
+                if json.loads(ln)["step"] <= resume_step
+            ]
             write_text_atomic(self.path, "".join(ln + "\n" for ln in keep))
         if cfg.logger == "wandb":
             self.wandb = _start_wandb(cfg, run_dir)
@@ -96,8 +108,12 @@ def _start_wandb(cfg: TrainConfig, run_dir: Path):
         os.environ["WANDB_MODE"] = "offline"  # never required: without a login, log locally
     from omegaconf import OmegaConf
 
-    wandb.init(project=cfg.project, name=cfg.run_name, dir=str(run_dir),
-               config=OmegaConf.to_container(OmegaConf.structured(cfg)))
+    wandb.init(
+        project=cfg.project,
+        name=cfg.run_name,
+        dir=str(run_dir),
+        config=OmegaConf.to_container(OmegaConf.structured(cfg)),
+    )
     return wandb
 
 
@@ -110,24 +126,47 @@ def build_model(cfg: TrainConfig, rt: Runtime) -> tuple[TinyRecursiveModel, torc
         from torch.nn.parallel import DistributedDataParallel as DDP
 
         # The puzzle table is a buffer updated identically on every rank: never broadcast it.
-        fwd = DDP(core, device_ids=[rt.device.index] if rt.device.type == "cuda" else None,
-                  broadcast_buffers=False)
+        fwd = DDP(
+            core,
+            device_ids=[rt.device.index] if rt.device.type == "cuda" else None,
+            broadcast_buffers=False,
+        )
     if cfg.compile and rt.device.type == "cuda":
-        fwd = torch.compile(fwd, dynamic=False, mode=None if cfg.compile_mode == "default" else cfg.compile_mode)
+        fwd = torch.compile(
+            fwd, dynamic=False, mode=None if cfg.compile_mode == "default" else cfg.compile_mode
+        )
     return core, fwd
 
 
-def train_step(fwd, core: TinyRecursiveModel, carry: Carry, batch, adam: AdamATan2, ema: EMA | None,
-               cfg: TrainConfig, lr: float, lr_e: float, loss_scale: float, generator=None, autocast=None):
+def train_step(
+    fwd,
+    core: TinyRecursiveModel,
+    carry: Carry,
+    batch,
+    adam: AdamATan2,
+    ema: EMA | None,
+    cfg: TrainConfig,
+    lr: float,
+    lr_e: float,
+    loss_scale: float,
+    generator=None,
+    autocast=None,
+):
     """One optimiser step: a supervision step on every slot, backward, sign-SGD, AdamATan2, EMA."""
     core.train()
     with (autocast or nullcontext)():
-        carry, loss, metrics, _, rows = supervision_step(fwd, carry, batch, training=True,
-                                                         generator=generator, loss_type=cfg.loss_type)
+        carry, loss, metrics, _, rows = supervision_step(
+            fwd, carry, batch, training=True, generator=generator, loss_type=cfg.loss_type
+        )
     (loss * loss_scale).backward()
     if rows is not None:
-        sign_sgd_rows(core.puzzle_embedding, carry.data.puzzle_identifiers, rows.grad, lr_e,
-                      cfg.puzzle_emb_weight_decay)
+        sign_sgd_rows(
+            core.puzzle_embedding,
+            carry.data.puzzle_identifiers,
+            rows.grad,
+            lr_e,
+            cfg.puzzle_emb_weight_decay,
+        )
     for group in adam.param_groups:
         group["lr"] = lr
     adam.step()
@@ -137,8 +176,13 @@ def train_step(fwd, core: TinyRecursiveModel, carry: Carry, batch, adam: AdamATa
     return carry, loss, metrics
 
 
-def train(cfg: TrainConfig, config_path: str | None = None, resume_dir: str | None = None,
-          progress: bool = True, stop_at_step: int = 0) -> Path:
+def train(
+    cfg: TrainConfig,
+    config_path: str | None = None,
+    resume_dir: str | None = None,
+    progress: bool = True,
+    stop_at_step: int = 0,
+) -> Path:
     """Train (or resume) a run; returns the run directory.
 
     ``stop_at_step`` > 0 saves a checkpoint and raises ``Interrupted`` once that step is done,
@@ -152,9 +196,13 @@ def train(cfg: TrainConfig, config_path: str | None = None, resume_dir: str | No
         teardown_runtime()
 
 
-def _train(cfg: TrainConfig, rt: Runtime, config_path, resume_dir, progress, stop_at_step=0) -> Path:
+def _train(
+    cfg: TrainConfig, rt: Runtime, config_path, resume_dir, progress, stop_at_step=0
+) -> Path:
     train_data = PuzzleDataset(cfg.data_path, "train")
-    test_data = PuzzleDataset(cfg.data_path, "test") if (Path(cfg.data_path) / "test").is_dir() else None
+    test_data = (
+        PuzzleDataset(cfg.data_path, "test") if (Path(cfg.data_path) / "test").is_dir() else None
+    )
     fill_from_data(cfg, train_data)
     run_dir = Path(resume_dir) if resume_dir else prepare_run_dir(cfg, config_path)
     steps_total = total_steps(cfg, train_data)
@@ -165,7 +213,9 @@ def _train(cfg: TrainConfig, rt: Runtime, config_path, resume_dir, progress, sto
 
     # --- model, optimisers, sampler -----------------------------------------------------
     core, fwd = build_model(cfg, rt)
-    adam = AdamATan2(core.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), weight_decay=cfg.weight_decay)
+    adam = AdamATan2(
+        core.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), weight_decay=cfg.weight_decay
+    )
     ema = EMA(core, cfg.ema_rate) if cfg.ema else None
     sampler = TrainSampler(train_data, B, cfg.eval_interval, cfg.seed, rt.rank, rt.world_size)
     eval_every = cfg.eval_every_steps or sampler.batches_per_pass()
@@ -185,32 +235,55 @@ def _train(cfg: TrainConfig, rt: Runtime, config_path, resume_dir, progress, sto
         generator.set_state(state["generator"][rt.rank])
         step = state["step"]
         if state["carry"] is not None:
-            carry = Carry.from_state_dict({k: v.to(rt.device) for k, v in state["carry"][rt.rank].items()})
+            carry = Carry.from_state_dict(
+                {k: v.to(rt.device) for k, v in state["carry"][rt.rank].items()}
+            )
     log = MetricsLog(run_dir, cfg, step if resume_dir else None, rt.is_main)
 
     def checkpoint() -> None:
-        carries = _gather([None if carry is None else {k: v.cpu() for k, v in carry.state_dict().items()}], rt)
+        carries = _gather(
+            [None if carry is None else {k: v.cpu() for k, v in carry.state_dict().items()}], rt
+        )
         gens = _gather([generator.get_state()], rt)
         if rt.is_main:
-            save_training_state(run_dir, {
-                "step": step, "model": core.state_dict(), "adam": adam.state_dict(),
-                "ema": ema.state_dict() if ema else None,
-                "sampler": sampler_state if prefetch is not None else sampler.state_dict(),
-                "generator": gens, "carry": carries, "config": to_yaml(cfg),
-            })
+            save_training_state(
+                run_dir,
+                {
+                    "step": step,
+                    "model": core.state_dict(),
+                    "adam": adam.state_dict(),
+                    "ema": ema.state_dict() if ema else None,
+                    "sampler": sampler_state if prefetch is not None else sampler.state_dict(),
+                    "generator": gens,
+                    "carry": carries,
+                    "config": to_yaml(cfg),
+                },
+            )
 
     def evaluate_and_export() -> None:
         if ema is not None:
             ema.swap(core)  # evaluate and export the EMA weights, without copying the model
         try:
             if test_data is not None:
-                metrics = evaluate(fwd, core, test_data, cfg.eval_batch_size or B, device=rt.device,
-                                   dtype=rt.state_dtype, autocast=autocast, limit=cfg.eval_limit,
-                                   seed=cfg.seed, rank=rt.rank, world_size=rt.world_size)
+                metrics = evaluate(
+                    fwd,
+                    core,
+                    test_data,
+                    cfg.eval_batch_size or B,
+                    device=rt.device,
+                    dtype=rt.state_dtype,
+                    autocast=autocast,
+                    limit=cfg.eval_limit,
+                    seed=cfg.seed,
+                    rank=rt.rank,
+                    world_size=rt.world_size,
+                )
                 log.log(step, {f"eval/{k}": v for k, v in metrics.items()})
                 if rt.is_main and bar is not None:
-                    bar.write(f"step {step}: eval exact_accuracy {metrics['exact_accuracy']:.4f} "
-                              f"accuracy {metrics['accuracy']:.4f} (n={int(metrics['count'])})")
+                    bar.write(
+                        f"step {step}: eval exact_accuracy {metrics['exact_accuracy']:.4f} "
+                        f"accuracy {metrics['accuracy']:.4f} (n={int(metrics['count'])})"
+                    )
             if rt.is_main:
                 save_inference(run_dir / INFERENCE, core, cfg)
         finally:
@@ -218,6 +291,13 @@ def _train(cfg: TrainConfig, rt: Runtime, config_path, resume_dir, progress, sto
                 ema.swap(core)
 
     stop = {"signal": None}
+
+    def check_finite() -> None:
+        if bool(bad_loss):  # the only host read of the loss flag: at log and checkpoint steps
+            raise TrmError(
+                f"the loss became NaN or infinite before step {step}; stopped. The last good "
+                f"checkpoint (step {last_good}) is kept in {run_dir / CHECKPOINT}"
+            )
 
     def on_signal(signum, _frame):
         stop["signal"] = signum
@@ -228,7 +308,9 @@ def _train(cfg: TrainConfig, rt: Runtime, config_path, resume_dir, progress, sto
     # On CUDA the next batches are prepared in a thread while the GPU works.
     prefetch = Prefetcher(sampler, rt.device) if rt.device.type == "cuda" else None
     sampler_state = sampler.state_dict()
-    bar = tqdm(total=steps_total, initial=step, disable=not (progress and rt.is_main), dynamic_ncols=True)
+    bar = tqdm(
+        total=steps_total, initial=step, disable=not (progress and rt.is_main), dynamic_ncols=True
+    )
     sums: dict[str, torch.Tensor] = {}
     bad_loss = torch.zeros((), dtype=torch.bool, device=rt.device)
     last_good, t_last, step_last = step, time.perf_counter(), step
@@ -243,34 +325,51 @@ def _train(cfg: TrainConfig, rt: Runtime, config_path, resume_dir, progress, sto
                 carry = initial_carry(core, batch, rt.state_dtype)
             step += 1
             lr = learning_rate(step, cfg.lr, cfg.lr_warmup_steps, steps_total, cfg.lr_min_ratio)
-            lr_e = learning_rate(step, cfg.puzzle_emb_lr, cfg.lr_warmup_steps, steps_total, cfg.lr_min_ratio)
-            carry, loss, metrics = train_step(fwd, core, carry, batch, adam, ema, cfg, lr, lr_e,
-                                              loss_scale=1 / (b if rt.world_size > 1 else B),  # DDP averages
-                                              generator=generator, autocast=autocast)
+            lr_e = learning_rate(
+                step, cfg.puzzle_emb_lr, cfg.lr_warmup_steps, steps_total, cfg.lr_min_ratio
+            )
+            carry, loss, metrics = train_step(
+                fwd,
+                core,
+                carry,
+                batch,
+                adam,
+                ema,
+                cfg,
+                lr,
+                lr_e,
+                loss_scale=1 / (b if rt.world_size > 1 else B),  # DDP averages
+                generator=generator,
+                autocast=autocast,
+            )
             bad_loss |= ~torch.isfinite(loss.detach())
             for k, v in metrics.items():  # stays on the device: no host sync inside a step
                 sums[k] = sums.get(k, 0) + v
             bar.update(1)
 
             if step % cfg.log_every_steps == 0 or step == steps_total:
-                if bool(bad_loss):
-                    raise TrmError(f"the loss became NaN or infinite before step {step}; stopped. The last good "
-                                   f"checkpoint (step {last_good}) is kept in {run_dir / CHECKPOINT}")
+                check_finite()
                 now = time.perf_counter()
                 values = _reduce_metrics(sums, rt)
                 values = normalise_metrics(values, batch_size=B * (step - step_last))
                 values["lr"] = lr
                 values["sample_steps_per_s"] = B * (step - step_last) / max(now - t_last, 1e-9)
                 log.log(step, {f"train/{k}": v for k, v in values.items()})
-                bar.set_postfix(loss=f"{values['lm_loss']:.3f}", acc=f"{values['accuracy']:.3f}",
-                                exact=f"{values['exact_accuracy']:.3f}", sps=f"{values['sample_steps_per_s']:.1f}")
+                bar.set_postfix(
+                    loss=f"{values['lm_loss']:.3f}",
+                    acc=f"{values['accuracy']:.3f}",
+                    exact=f"{values['exact_accuracy']:.3f}",
+                    sps=f"{values['sample_steps_per_s']:.1f}",
+                )
                 sums, t_last, step_last = {}, now, step
             if step % eval_every == 0 or step == steps_total:
                 evaluate_and_export()
-            if step % cfg.checkpoint_every_steps == 0 or step % eval_every == 0 or step == steps_total:
-                if bool(bad_loss):
-                    raise TrmError(f"the loss became NaN or infinite before step {step}; stopped. The last good "
-                                   f"checkpoint (step {last_good}) is kept in {run_dir / CHECKPOINT}")
+            if (
+                step % cfg.checkpoint_every_steps == 0
+                or step % eval_every == 0
+                or step == steps_total
+            ):
+                check_finite()
                 checkpoint()
                 last_good = step
             if step == stop_at_step:
@@ -278,8 +377,10 @@ def _train(cfg: TrainConfig, rt: Runtime, config_path, resume_dir, progress, sto
             if stop["signal"] is not None:
                 if not bool(bad_loss):
                     checkpoint()
-                raise Interrupted(f"stopped by signal {stop['signal']} at step {step}; "
-                                  f"resume with: trm train --resume {run_dir}")
+                raise Interrupted(
+                    f"stopped by signal {stop['signal']} at step {step}; "
+                    f"resume with: trm train --resume {run_dir}"
+                )
     finally:
         bar.close()
         if prefetch is not None:
@@ -310,8 +411,13 @@ def _reduce_metrics(sums: dict[str, torch.Tensor], rt: Runtime) -> dict[str, flo
     return dict(zip(keys, vec.tolist()))
 
 
-def train_from_cli(config_path: str | None, overrides: list[str], resume: str | None,
-                   print_config: bool, progress: bool = True) -> int:
+def train_from_cli(
+    config_path: str | None,
+    overrides: list[str],
+    resume: str | None,
+    print_config: bool,
+    progress: bool = True,
+) -> int:
     """``trm train``: load the config (or the run's saved one when resuming) and train."""
     if config_path and "=" in config_path and not Path(config_path).exists():
         config_path, overrides = None, [config_path, *overrides]  # only overrides were given

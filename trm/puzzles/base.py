@@ -90,6 +90,7 @@ def inverse_dihedral(grid: np.ndarray, t: int) -> np.ndarray:
 def dihedral_symmetry(t: int) -> Symmetry:
     """The dihedral transform ``t`` as a Symmetry."""
     return Symmetry(
-        f"d{t}", lambda g: np.ascontiguousarray(dihedral(g, t)),
+        f"d{t}",
+        lambda g: np.ascontiguousarray(dihedral(g, t)),
         lambda g: np.ascontiguousarray(inverse_dihedral(g, t)),
     )
