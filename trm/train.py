@@ -260,11 +260,11 @@ def _train(
                 },
             )
 
-    def evaluate_and_export() -> None:
+    def evaluate_and_export(run_eval: bool = True) -> None:
         if ema is not None:
             ema.swap(core)  # evaluate and export the EMA weights, without copying the model
         try:
-            if test_data is not None:
+            if test_data is not None and run_eval:
                 metrics = evaluate(
                     fwd,
                     core,
@@ -377,6 +377,7 @@ def _train(
             if stop["signal"] is not None:
                 if not bool(bad_loss):
                     checkpoint()
+                    evaluate_and_export(run_eval=False)  # the inference weights of this step
                 raise Interrupted(
                     f"stopped by signal {stop['signal']} at step {step}; "
                     f"resume with: trm train --resume {run_dir}"

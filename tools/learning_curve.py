@@ -1,0 +1,42 @@
+"""Plot a run's learning curve (token and exact accuracy against steps) from metrics.jsonl.
+
+python tools/learning_curve.py runs/sudoku-cpu checkpoints/sudoku-mlp-cpu/learning_curve.png
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def main(run_dir: str, png: str) -> None:
+    rows = [json.loads(line) for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines()]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for key, style in [
+        ("train/accuracy", "C0-"),
+        ("train/exact_accuracy", "C1-"),
+        ("eval/accuracy", "C0o--"),
+        ("eval/exact_accuracy", "C1o--"),
+    ]:
+        pts = [(r["step"], r[key]) for r in rows if key in r]
+        if pts:
+            ax.plot(*zip(*pts), style, label=key, markersize=4)
+    ax.set_xlabel("optimiser step")
+    ax.set_ylabel("accuracy")
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    ax.set_title(Path(run_dir).name)
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+    print(f"wrote {png}")
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:3])
