@@ -160,6 +160,7 @@ def _load_sources(
     rngs: list[np.random.Generator],
     skip_invalid: bool,
     progress: bool,
+    workers: int | None = None,
 ) -> tuple[Puzzles, Puzzles, int]:
     """(train, test, skipped rows) for any ``--source``."""
     skipped = 0
@@ -169,9 +170,9 @@ def _load_sources(
             raise TrmError("--source generate needs --count N (number of train puzzles)")
         n_test = test_count if test_count is not None else max(1, count // 10)
         level = min_difficulty or 0
-        gen = sudoku_generate.generate
-        train = Puzzles(*gen(count, rngs[0], min_difficulty=level, progress=progress))
-        test = Puzzles(*gen(n_test, rngs[1], min_difficulty=level, progress=progress, desc="test"))
+        opts = {"min_difficulty": level, "workers": workers, "progress": progress}
+        train = Puzzles(*sudoku_generate.generate(count, rngs[0], **opts))
+        test = Puzzles(*sudoku_generate.generate(n_test, rngs[1], desc="test", **opts))
         return train, test, 0
     if source == "hf":
         train, skipped = _read(download_hf(HF_REPO, "train.csv"), skip_invalid)
@@ -216,14 +217,18 @@ def build(
     seed: int = 0,
     skip_invalid: bool = False,
     progress: bool = True,
+    workers: int | None = None,
 ) -> dict[str, Any]:
     """Build a Sudoku dataset into ``out`` and return a summary (counts, sizes, skipped rows).
 
     ``source``: a CSV, a directory with ``train.csv`` and ``test.csv``, ``"hf"`` or
-    ``"generate"``. The same arguments and seed give a byte-identical dataset.
+    ``"generate"``. The same arguments and seed give a byte-identical dataset, whatever
+    ``workers`` (generator processes; default all CPUs).
     """
     if num_aug < 0:
         raise TrmError(f"--num-aug must be >= 0, got {num_aug}")
+    if workers is not None and workers < 1:
+        raise TrmError(f"--workers must be >= 1, got {workers}")
     # independent streams, so e.g. the test split does not change with --num-aug
     rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4)]
     train, test, skipped = _load_sources(
@@ -236,6 +241,7 @@ def build(
         rngs,
         skip_invalid,
         progress,
+        workers,
     )
     train = _choose(train, subsample, rngs[2], "--subsample")
     if source != "generate":
@@ -320,6 +326,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="skip and count bad rows instead of stopping at the first",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help="generator: processes (default: all CPUs; the output does not depend on it)",
+    )
 
 
 def build_from_args(args: argparse.Namespace) -> dict[str, Any]:
@@ -336,4 +347,5 @@ def build_from_args(args: argparse.Namespace) -> dict[str, Any]:
         test_fraction=args.test_fraction,
         seed=args.seed,
         skip_invalid=args.skip_invalid,
+        workers=args.workers,
     )

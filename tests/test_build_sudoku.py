@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from data_builders import sudoku as builder
+from data_builders import sudoku_generate
 from trm.errors import TrmError
-from trm.puzzles import sudoku
+from trm.puzzles import sudoku, sudoku_solver
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "sudoku"
 Q = "5...27..9..41......1..5.3...92.6.8...5......66..7..29.8...7...2.......8...9..36.."
@@ -199,3 +203,65 @@ def test_generator_unique_and_hard_enough(tmp_path):
     for tokens in np.concatenate([inputs, _load(out, "test", "inputs")]):
         grid = sudoku.decode(tokens)
         assert sudoku.count_solutions(grid) == 1 and sudoku.rate(grid) >= 2
+
+
+def test_generate_does_not_depend_on_workers():
+    # 20 puzzles = two seeded chunks; one process or two give the same puzzles
+    one = sudoku_generate.generate(20, np.random.default_rng(1), min_difficulty=2, workers=1)
+    two = sudoku_generate.generate(20, np.random.default_rng(1), min_difficulty=2, workers=2)
+    for x, y in zip(one, two):
+        assert x.shape == y.shape and (x == y).all()
+    questions, answers, ratings = one
+    assert questions.shape == (20, 9, 9) and (ratings >= 2).all()
+    assert sudoku.verify_batch(questions, answers).all()
+    assert len({q.tobytes() for q in questions}) == 20
+    for q, r in zip(questions, ratings):
+        assert sudoku.count_solutions(q) == 1 and sudoku.rate(q) == r
+    empty = sudoku_generate.generate(0, np.random.default_rng(1))
+    assert [len(x) for x in empty] == [0, 0, 0]
+
+
+def test_generate_reaches_hard_targets():
+    if sudoku_solver.BACKEND != "numba":
+        pytest.skip("slow without numba")
+    questions, _, ratings = sudoku_generate.generate(
+        4, np.random.default_rng(2), min_difficulty=12, workers=1, progress=False
+    )
+    assert (ratings >= 12).all()
+    assert all(
+        sudoku.count_solutions(q) == 1 and sudoku.rate(q) == r for q, r in zip(questions, ratings)
+    )
+
+
+_GENERATE_PROBE = """
+import hashlib, numpy as np
+from data_builders import sudoku_generate
+out = sudoku_generate.generate(3, np.random.default_rng(4), min_difficulty=4, workers=1,
+                               progress=False)
+print(hashlib.sha256(b"".join(x.tobytes() for x in out)).hexdigest())
+"""
+
+
+def test_generator_same_with_and_without_numba():
+    if sudoku_solver.BACKEND != "numba":
+        pytest.skip("numba not installed: only the Python backend exists")
+    env = {k: v for k, v in os.environ.items() if k != "TRM_NO_NUMBA"}
+    root = Path(__file__).resolve().parents[1]
+    digests = []
+    for no_numba in (True, False):
+        run_env = dict(env, TRM_NO_NUMBA="1") if no_numba else env
+        out = subprocess.run(
+            [sys.executable, "-c", _GENERATE_PROBE],
+            env=run_env,
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        digests.append(out.stdout.strip())
+    assert digests[0] == digests[1] and len(digests[0]) == 64
+
+
+def test_workers_must_be_positive(tmp_path):
+    with pytest.raises(TrmError, match="--workers must be >= 1"):
+        builder.build(tmp_path / "x", "generate", count=2, workers=0, progress=False)

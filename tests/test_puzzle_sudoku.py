@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import csv
+import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from trm.puzzles import sudoku
+from trm.puzzles import sudoku, sudoku_solver
 from trm.puzzles.base import PuzzleError
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "sudoku"
@@ -170,3 +174,65 @@ def test_random_solution_is_valid_and_seeded():
     g = sudoku.random_solution(np.random.default_rng(3))
     assert sudoku.is_valid_solution(g)
     assert (sudoku.random_solution(np.random.default_rng(3)) == g).all()
+
+
+def test_rate_pinned_on_real_lists():
+    # values of the original pure-Python solver: moving and compiling it changed no rating
+    q, _, _ = _load("magictour_top1465.csv")
+    expected = [16, 29, 39, 3, 5, 5, 6, 6, 97, 7, 11, 8, 56, 48, 259, 10, 30, 30, 29, 13]
+    assert [sudoku.rate(x) for x in q[:20]] == expected
+    q, _, _ = _load("sudoku_extreme_quoted_rows.csv")
+    assert [sudoku.rate(x) for x in q] == [164, 2, 52]
+
+
+def test_search_reports_rating_and_whole_search():
+    digits = _grid(QUOTED[0]).reshape(81).astype(np.int64)
+    if sudoku_solver.BACKEND == "python":
+        digits = digits.tolist()
+    out = sudoku_solver.zeros1(81)
+    found, rating, guesses = sudoku_solver.analyse(
+        digits, 2, sudoku_solver.ASCENDING, out, sudoku_solver.TABLES
+    )
+    assert (found, rating) == (1, sudoku.rate(_grid(QUOTED[0])))
+    assert guesses >= rating
+    assert (np.asarray(out).reshape(9, 9) == 1 << (_grid(QUOTED[1]) - 1).astype(int)).all()
+
+
+_BACKEND_PROBE = """
+import json, numpy as np
+from trm.puzzles import sudoku, sudoku_solver
+rng = np.random.default_rng(11)
+grids = [sudoku.random_solution(rng) for _ in range(3)]
+partial = [np.where(rng.random((9, 9)) < 0.6, 0, g) for g in grids]
+print(json.dumps({
+    "backend": sudoku_solver.BACKEND,
+    "grids": [g.tolist() for g in grids],
+    "counts": [sudoku.count_solutions(p, 5) for p in partial],
+    "ratings": [sudoku.rate(p) for p in partial],
+    "solved": [sudoku.solve(p).tolist() for p in partial],
+}))
+"""
+
+
+def test_numba_and_python_backends_agree():
+    if sudoku_solver.BACKEND != "numba":
+        pytest.skip("numba not installed: only the Python backend exists")
+
+    def probe(no_numba: bool) -> dict:
+        env = {k: v for k, v in os.environ.items() if k != "TRM_NO_NUMBA"}
+        if no_numba:
+            env["TRM_NO_NUMBA"] = "1"
+        root = Path(__file__).resolve().parents[1]
+        out = subprocess.run(
+            [sys.executable, "-c", _BACKEND_PROBE],
+            env=env,
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return json.loads(out.stdout)
+
+    slow, fast = probe(True), probe(False)
+    assert (slow.pop("backend"), fast.pop("backend")) == ("python", "numba")
+    assert slow == fast

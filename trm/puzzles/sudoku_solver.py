@@ -66,6 +66,7 @@ def _tables() -> tuple:
 
 
 TABLES = _tables()
+# the digit order of the deterministic solver (rate, solve, count_solutions): 1..9 in every cell
 if numba is not None:
     ASCENDING = np.tile(np.arange(9, dtype=np.int64), (81, 1))
 else:
@@ -207,9 +208,10 @@ def search(states, limit, order, solution, queue, T):
 
     Branches on the first cell with the fewest candidates, trying its digits in the order
     ``order[cell]`` (0-based digits). Stops after ``limit`` solutions. Returns ``(found,
-    guesses)`` where ``guesses`` counts, up to the first solution (all of them if there is
-    none), every candidate tried except the last of its cell; the first solution's masks go to
-    ``solution``. ``states`` needs 82 rows of 81.
+    rating, guesses)``: a guess is any candidate tried except the last of its cell; ``rating``
+    counts them up to the first solution (all of them if there is none), ``guesses`` up to the
+    end of the search. The first solution's masks go to ``solution``. ``states`` needs 82 rows
+    of 81.
     """
     pop = T[5]
     depth = 0
@@ -239,10 +241,10 @@ def search(states, limit, order, solution, queue, T):
                     for i in range(81):
                         solution[i] = s[i]
                 if found >= limit:
-                    return found, rating
+                    return found, rating, guesses
                 depth -= 1
                 if depth < 0:
-                    return found, rating
+                    return found, rating, guesses
             else:
                 cells[depth] = best
                 rest[depth] = s[best]
@@ -268,17 +270,18 @@ def search(states, limit, order, solution, queue, T):
         if not descend:
             depth -= 1
             if depth < 0:
-                return found, (rating if found else guesses)
+                return found, (rating if found else guesses), guesses
 
 
 @jit
 def analyse(digits, limit, order, solution, T):
-    """``(solutions counted up to limit, rating)`` of the 81 ``digits``; the first solution's
-    masks go to ``solution``. ``(0, 0)`` if the givens contradict."""
+    """``(solutions counted up to limit, rating, guesses of the whole search)`` of the 81
+    ``digits`` (see ``search``); the first solution's masks go to ``solution``. ``(0, 0, 0)``
+    if the givens contradict."""
     states = zeros2(82, 81)
     queue = zeros1(_QUEUE)
     if not start(digits, states[0], queue, T):
-        return 0, 0
+        return 0, 0, 0
     return search(states, limit, order, solution, queue, T)
 
 
@@ -304,7 +307,7 @@ def count_solutions(grid: np.ndarray, limit: int = 2) -> int:
 def solve(grid: np.ndarray) -> np.ndarray | None:
     """The first solution found (a (9, 9) uint8 grid), or None if there is none."""
     solution = zeros1(81)
-    found, _ = analyse(_digits(grid), 1, ASCENDING, solution, TABLES)
+    found = analyse(_digits(grid), 1, ASCENDING, solution, TABLES)[0]
     return _grid_of(solution) if found else None
 
 
