@@ -101,8 +101,12 @@ class SwiGLU(nn.Module):
         self.down = Linear(hidden, width)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        gate, up = self.gate_up(h).chunk(2, dim=-1)
-        return self.down(F.silu(gate) * up)
+        # Two products on the halves of the fused weight rather than one product split in two:
+        # the backward then sums weight-sized slices instead of concatenating activation-sized
+        # gradients (measurably faster on CPU; the parameter layout stays the official one).
+        w = self.gate_up.weight
+        hidden = w.shape[0] // 2
+        return self.down(F.silu(F.linear(h, w[:hidden])) * F.linear(h, w[hidden:]))
 
 
 def rope_tables(length: int, head_dim: int, theta: float) -> tuple[torch.Tensor, torch.Tensor]:

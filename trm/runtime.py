@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -38,10 +39,28 @@ class Runtime:
         return nullcontext
 
 
+def keep_freed_memory() -> None:
+    """Ask glibc to keep freed memory for reuse instead of returning it to the OS.
+
+    Activations of a training step are tens of MB; by default each is a fresh ``mmap`` whose
+    pages fault in on first touch and are unmapped on free, every step. Keeping them in the
+    heap measurably raises CPU throughput. No effect (and no error) without glibc.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 32 * 2**20)  # M_MMAP_THRESHOLD: its maximum; larger blocks stay mmapped
+        libc.mallopt(-1, 2**30)  # M_TRIM_THRESHOLD: do not give the heap top back below 1 GiB
+        libc.mallopt(-2, 256 * 2**20)  # M_TOP_PAD: grow the heap in large steps
+    except (OSError, AttributeError):
+        pass
+
+
 def setup_runtime(device: str = "auto", bf16: bool = True, threads: int = 0) -> Runtime:
     """Pick the device; under ``torchrun`` join the process group (NCCL on CUDA, gloo on CPU)."""
     if threads > 0:
         torch.set_num_threads(threads)
+    if device in ("auto", "cpu") and not torch.cuda.is_available():
+        keep_freed_memory()
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
