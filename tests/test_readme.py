@@ -14,6 +14,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -53,7 +54,7 @@ def make_cheap(cmd: str) -> str | None:
         cmd += " --limit-tasks 3"
     if cmd.startswith("trm train") and "--resume" not in cmd:
         if "_cpu" in cmd:
-            cmd += " max_steps=2 eval_limit=4 eval_every_steps=2 --no-progress"
+            cmd += " max_steps=2 global_batch_size=8 eval_limit=4 eval_every_steps=2 --no-progress"
         elif "--print-config" not in cmd:
             cmd += " --print-config"
     if cmd.startswith("trm bench train"):
@@ -95,9 +96,11 @@ def test_every_readme_command_runs(workspace):
     assert len(commands) > 10
     for original in commands:
         cmd = make_cheap(original)
+        start = time.perf_counter()
         result = subprocess.run(
             shlex.split(cmd), cwd=workspace, env=env, capture_output=True, text=True, timeout=600
         )
+        print(f"{time.perf_counter() - start:6.1f}s  {cmd[:110]}")
         offline = (
             "--source hf" in cmd
             and result.returncode == 2

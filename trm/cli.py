@@ -39,7 +39,12 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script."""
     from trm.errors import TrmError
 
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command == "solve" and not any(e.startswith("-") for e in extra):
+        args.puzzles += extra  # puzzles given after options: `trm solve sudoku --views 4 "..."`
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         if args.command == "build":
             from data_builders import cli as build_cli

@@ -197,6 +197,8 @@ def eval_batches(
     rows = np.arange(data.num_examples)
     if 0 < limit < len(rows):
         rows = np.sort(np.random.default_rng(seed).choice(len(rows), limit, replace=False))
+    if len(rows) < global_batch_size:  # a small test set or subset: no wasted padding rows
+        global_batch_size = -(-len(rows) // world_size) * world_size
     b = global_batch_size // world_size
     for start in range(0, len(rows), global_batch_size):
         chunk = rows[start : start + global_batch_size][rank * b : (rank + 1) * b]
