@@ -125,11 +125,25 @@ def test_shipped_checkpoint_lookup(tmp_path, monkeypatch):
     monkeypatch.setenv("TRM_CHECKPOINTS", str(tmp_path))
     (tmp_path / "maze").mkdir()
     assert shipped_checkpoint("maze") == tmp_path / "maze"
-    monkeypatch.setattr("trm.__file__", str(tmp_path / "pkg" / "trm" / "__init__.py"))
+    root = tmp_path / "pkg" / "checkpoints"
+    monkeypatch.setattr("trm.solve._checkpoint_roots", lambda: [root])
     with pytest.raises(TrmError, match="no shipped checkpoint for sudoku is installed"):
         shipped_checkpoint("sudoku")
-    (tmp_path / "pkg" / "checkpoints" / "sudoku-mlp-cpu").mkdir(parents=True)
+    (root / "sudoku-mlp-cpu").mkdir(parents=True)
+    with pytest.raises(TrmError):  # a directory without weights is not a checkpoint
+        shipped_checkpoint("sudoku")
+    (root / "sudoku-mlp-cpu" / "model.safetensors").write_bytes(b"")
     assert shipped_checkpoint("sudoku").name == "sudoku-mlp-cpu"
+
+
+@pytest.mark.parametrize("kind", ["sudoku", "maze"])
+def test_the_shipped_checkpoints_load(kind, monkeypatch):
+    from trm.checkpoint import load_model
+
+    monkeypatch.delenv("TRM_CHECKPOINTS", raising=False)
+    model, cfg = load_model(shipped_checkpoint(kind))
+    assert cfg.kind == kind
+    assert (shipped_checkpoint(kind) / "MODEL_CARD.md").is_file()
 
 
 def test_arc_votes_count_then_q_and_pass_at_k():

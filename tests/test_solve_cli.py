@@ -186,6 +186,6 @@ def test_bad_file_positions_and_checkpoints(trained, capsys, tmp_path):
 
 def test_missing_shipped_checkpoint(capsys, monkeypatch, tmp_path):
     monkeypatch.delenv("TRM_CHECKPOINTS", raising=False)
-    monkeypatch.setattr("trm.__file__", str(tmp_path / "trm" / "__init__.py"))
+    monkeypatch.setattr("trm.solve._checkpoint_roots", lambda: [tmp_path / "none"])
     code, _, err = run_cli(["solve", "sudoku", GOOD], capsys)
     assert code == 2 and "no shipped checkpoint for sudoku is installed" in err

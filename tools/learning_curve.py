@@ -24,7 +24,8 @@ def main(run_dir: str, png: str) -> None:
         ("eval/accuracy", "C0o--"),
         ("eval/exact_accuracy", "C1o--"),
     ]:
-        pts = [(r["step"], r[key]) for r in rows if key in r]
+        # rows with no halted slot (count 0, e.g. just after a resume) carry no accuracy
+        pts = [(r["step"], r[key]) for r in rows if key in r and r.get("train/count", 1) > 0]
         if pts:
             ax.plot(*zip(*pts), style, label=key, markersize=4)
     ax.set_xlabel("optimiser step")

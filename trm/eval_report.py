@@ -74,6 +74,7 @@ def evaluate_checkpoint(
         report.update(
             steps=fixed,
             exact_accuracy=float(right.mean()),
+            token_accuracy=float(((run.preds == labels) & valid).sum() / max(1, valid.sum())),
             halting_accuracy=float(((run.q_halt > 0) == right).mean()),
         )
         if steps is None:

@@ -89,13 +89,13 @@ def step_loss(
 
 def normalise_metrics(sums: dict[str, float], batch_size: int | None) -> dict[str, float]:
     """Metric sums to means: losses by ``batch_size`` (by count when None), the rest by count."""
-    count = max(sums.get("count", 0.0), 1.0)
+    count = sums.get("count", 0.0)
     out = {}
     for k, v in sums.items():
         if k == "count":
             out[k] = v
         elif k.endswith("loss") and batch_size is not None:
             out[k] = v / batch_size
-        else:
+        elif count > 0:  # with no halted slot there is no accuracy to report (not zero)
             out[k] = v / count
     return out

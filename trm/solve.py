@@ -42,7 +42,7 @@ def shipped_checkpoint(kind: str) -> Path:
     if env and (Path(env) / kind).is_dir():
         return Path(env) / kind
     for root in _checkpoint_roots():
-        for d in sorted(root.iterdir()):
+        for d in sorted(root.iterdir()) if root.is_dir() else []:
             if d.is_dir() and d.name.startswith(kind) and (d / "model.safetensors").is_file():
                 return d
     raise TrmError(
@@ -60,7 +60,7 @@ def _checkpoint_roots() -> list[Path]:
         roots += [Path(p) for p in trm_checkpoints.__path__]
     except ImportError:
         pass
-    return [r for r in roots if r.is_dir()]
+    return roots
 
 
 # --- the streaming engine ------------------------------------------------------------------

@@ -281,8 +281,8 @@ def _train(
                 log.log(step, {f"eval/{k}": v for k, v in metrics.items()})
                 if rt.is_main and bar is not None:
                     bar.write(
-                        f"step {step}: eval exact_accuracy {metrics['exact_accuracy']:.4f} "
-                        f"accuracy {metrics['accuracy']:.4f} (n={int(metrics['count'])})"
+                        f"step {step}: eval exact_accuracy {metrics.get('exact_accuracy', 0.0):.4f} "
+                        f"accuracy {metrics.get('accuracy', 0.0):.4f} (n={int(metrics['count'])})"
                     )
             if rt.is_main:
                 save_inference(run_dir / INFERENCE, core, cfg)
@@ -357,8 +357,8 @@ def _train(
                 log.log(step, {f"train/{k}": v for k, v in values.items()})
                 bar.set_postfix(
                     loss=f"{values['lm_loss']:.3f}",
-                    acc=f"{values['accuracy']:.3f}",
-                    exact=f"{values['exact_accuracy']:.3f}",
+                    acc=f"{values.get('accuracy', float('nan')):.3f}",
+                    exact=f"{values.get('exact_accuracy', float('nan')):.3f}",
                     sps=f"{values['sample_steps_per_s']:.1f}",
                 )
                 sums, t_last, step_last = {}, now, step
