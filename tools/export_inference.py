@@ -1,6 +1,6 @@
 """Write a run's inference directory (EMA weights + config) from its latest checkpoint.
 
-    python tools/export_inference.py runs/maze-cpu [OUT_DIR]
+python tools/export_inference.py runs/maze-cpu [OUT_DIR]
 """
 
 from __future__ import annotations

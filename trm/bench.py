@@ -203,11 +203,11 @@ def bench_build() -> list[dict]:
             )
         cases.append(
             (
-                "sudoku generate 20 (min rating 0)",
+                "sudoku generate 20 + 5 (min rating 0)",
                 lambda: sudoku.build(
-                    f"{tmp}/g", "generate", count=20, test_count=0, progress=False
+                    f"{tmp}/g", "generate", count=20, test_count=5, progress=False
                 ),
-                20,
+                25,
             )
         )
         cases.append(

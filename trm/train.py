@@ -280,9 +280,10 @@ def _train(
                 )
                 log.log(step, {f"eval/{k}": v for k, v in metrics.items()})
                 if rt.is_main and bar is not None:
+                    exact, acc = metrics.get("exact_accuracy", 0.0), metrics.get("accuracy", 0.0)
                     bar.write(
-                        f"step {step}: eval exact_accuracy {metrics.get('exact_accuracy', 0.0):.4f} "
-                        f"accuracy {metrics.get('accuracy', 0.0):.4f} (n={int(metrics['count'])})"
+                        f"step {step}: eval exact_accuracy {exact:.4f} accuracy {acc:.4f} "
+                        f"(n={int(metrics['count'])})"
                     )
             if rt.is_main:
                 save_inference(run_dir / INFERENCE, core, cfg)
