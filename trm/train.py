@@ -6,7 +6,6 @@ One optimiser step = one supervision step on every slot of the fixed-size batch.
 
 from __future__ import annotations
 
-import json
 import math
 import signal
 import time
@@ -31,6 +30,7 @@ from trm.data import Prefetcher, PuzzleDataset, TrainSampler
 from trm.errors import TrmError
 from trm.evaluate import evaluate
 from trm.losses import normalise_metrics
+from trm.metrics_log import MetricsLog
 from trm.model import TinyRecursiveModel
 from trm.optim import EMA, AdamATan2, learning_rate, sign_sgd_rows
 from trm.runtime import Runtime, setup_runtime, teardown_runtime
@@ -69,52 +69,6 @@ def prepare_run_dir(cfg: TrainConfig, config_path: str | None) -> Path:
     if not cfg.run_dir:
         cfg.run_dir = str(Path("runs") / cfg.run_name)
     return Path(cfg.run_dir)
-
-
-class MetricsLog:
-    """Append-only JSONL metrics (rank 0), mirrored to wandb when ``logger=wandb``."""
-
-    def __init__(self, run_dir: Path, cfg: TrainConfig, resume_step: int | None, enabled: bool):
-        self.enabled, self.path, self.wandb = enabled, run_dir / "metrics.jsonl", None
-        if not enabled:
-            return
-        if resume_step is not None and self.path.exists():  # drop lines newer than the checkpoint
-            keep = [
-                ln
-                for ln in self.path.read_text().splitlines()
-                if json.loads(ln)["step"] <= resume_step
-            ]
-            write_text_atomic(self.path, "".join(ln + "\n" for ln in keep))
-        if cfg.logger == "wandb":
-            self.wandb = _start_wandb(cfg, run_dir)
-        elif cfg.logger != "jsonl":
-            raise TrmError(f"logger must be jsonl or wandb, got {cfg.logger!r}")
-
-    def log(self, step: int, values: dict) -> None:
-        if not self.enabled:
-            return
-        with self.path.open("a") as f:
-            f.write(json.dumps({"step": step, **values}) + "\n")
-        if self.wandb is not None:
-            self.wandb.log(values, step=step)
-
-
-def _start_wandb(cfg: TrainConfig, run_dir: Path):
-    import os
-
-    import wandb
-
-    if not (os.environ.get("WANDB_API_KEY") or os.environ.get("WANDB_MODE")):
-        os.environ["WANDB_MODE"] = "offline"  # never required: without a login, log locally
-    from omegaconf import OmegaConf
-
-    wandb.init(
-        project=cfg.project,
-        name=cfg.run_name,
-        dir=str(run_dir),
-        config=OmegaConf.to_container(OmegaConf.structured(cfg)),
-    )
-    return wandb
 
 
 def build_model(cfg: TrainConfig, rt: Runtime) -> tuple[TinyRecursiveModel, torch.nn.Module]:

@@ -1,0 +1,56 @@
+"""The run's metrics: an append-only JSONL file (rank 0), mirrored to wandb when asked."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from trm.checkpoint import write_text_atomic
+from trm.config import TrainConfig
+from trm.errors import TrmError
+
+
+class MetricsLog:
+    """Append-only JSONL metrics (rank 0), mirrored to wandb when ``logger=wandb``."""
+
+    def __init__(self, run_dir: Path, cfg: TrainConfig, resume_step: int | None, enabled: bool):
+        self.enabled, self.path, self.wandb = enabled, run_dir / "metrics.jsonl", None
+        if not enabled:
+            return
+        if resume_step is not None and self.path.exists():  # drop lines newer than the checkpoint
+            keep = [
+                ln
+                for ln in self.path.read_text().splitlines()
+                if json.loads(ln)["step"] <= resume_step
+            ]
+            write_text_atomic(self.path, "".join(ln + "\n" for ln in keep))
+        if cfg.logger == "wandb":
+            self.wandb = _start_wandb(cfg, run_dir)
+        elif cfg.logger != "jsonl":
+            raise TrmError(f"logger must be jsonl or wandb, got {cfg.logger!r}")
+
+    def log(self, step: int, values: dict) -> None:
+        if not self.enabled:
+            return
+        with self.path.open("a") as f:
+            f.write(json.dumps({"step": step, **values}) + "\n")
+        if self.wandb is not None:
+            self.wandb.log(values, step=step)
+
+
+def _start_wandb(cfg: TrainConfig, run_dir: Path):
+    import os
+
+    import wandb
+
+    if not (os.environ.get("WANDB_API_KEY") or os.environ.get("WANDB_MODE")):
+        os.environ["WANDB_MODE"] = "offline"  # never required: without a login, log locally
+    from omegaconf import OmegaConf
+
+    wandb.init(
+        project=cfg.project,
+        name=cfg.run_name,
+        dir=str(run_dir),
+        config=OmegaConf.to_container(OmegaConf.structured(cfg)),
+    )
+    return wandb
