@@ -14,34 +14,16 @@ from trm.solve import pick_device, run_stream
 
 
 def _random_model(device: torch.device) -> TinyRecursiveModel:
-    """A random-init Sudoku model: the paper's MLP shape on CUDA, a tiny one on CPU."""
-    if device.type == "cuda":
-        cfg = ModelConfig(
-            dim=512,
-            mixer="mlp",
-            pos_encoding="none",
-            puzzle_emb_dim=0,
-            puzzle_emb_len=16,
-            vocab_size=11,
-            seq_len=81,
-        )
-    else:
-        cfg = ModelConfig(
-            dim=64,
-            num_heads=4,
-            expansion=2,
-            recursions=2,
-            latent_steps=2,
-            puzzle_emb_dim=0,
-            vocab_size=11,
-            seq_len=81,
-        )
+    """A random-init Sudoku model of ``trm bench train``'s cases: the paper's MLP on CUDA."""
+    from trm.bench import TRAIN_CASES
+
+    kw = TRAIN_CASES["sudoku-mlp-paper" if device.type == "cuda" else "small-mlp"][0]
     torch.manual_seed(0)
-    return TinyRecursiveModel(cfg).to(device).eval()
+    return TinyRecursiveModel(ModelConfig(**kw)).to(device).eval()
 
 
 def bench_solve(args: argparse.Namespace) -> dict:
-    """Time fixed-16-step and adaptive solving of ``args.count`` generated Sudoku questions."""
+    """Time all-steps and adaptive solving of ``args.count`` generated Sudoku questions."""
     device = pick_device(getattr(args, "device", "auto") or "auto")
     kind = getattr(args, "kind", "sudoku") or "sudoku"
     count = getattr(args, "count", 0) or 1024
@@ -55,7 +37,7 @@ def bench_solve(args: argparse.Namespace) -> dict:
     else:
         model = _random_model(device)
         note = "random-init model (no --checkpoint): " + (
-            "Sudoku-MLP paper shape" if device.type == "cuda" else "tiny CPU config"
+            "Sudoku-MLP paper shape" if device.type == "cuda" else "small CPU config"
         )
     rng = np.random.default_rng(0)
     if kind != "sudoku":
