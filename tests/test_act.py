@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 import torch
+from tiny_data import tiny_config
 
 from trm.act import initial_carry, refill, should_halt, supervision_step
 from trm.data import Batch
-from trm.model import ModelConfig, StepOutput, TinyRecursiveModel
+from trm.model import StepOutput, TinyRecursiveModel
 
 
 def model_and_batch(b=4, max_steps=16, explore=0.1):
-    cfg = ModelConfig(
-        dim=32,
-        num_heads=2,
-        expansion=2,
+    cfg = tiny_config(
         recursions=2,
-        latent_steps=1,
-        vocab_size=11,
         seq_len=5,
         puzzle_emb_dim=32,
-        puzzle_emb_len=1,
         num_puzzle_identifiers=3,
         max_supervision_steps=max_steps,
         halt_exploration_prob=explore,

@@ -7,26 +7,22 @@ import json
 import numpy as np
 import pytest
 import torch
+from tiny_data import tiny_config
 
 from tests.tiny_data import reverse_task
 from trm.config import TrainConfig
 from trm.errors import TrmError
 from trm.eval_report import _ks, evaluate_checkpoint, format_report, write_plot
-from trm.model import ModelConfig, TinyRecursiveModel
+from trm.model import TinyRecursiveModel
 
 torch.set_num_threads(1)
 
 
 def model_for(vocab: int, seq_len: int, ids: int = 1, emb: int = 0) -> TinyRecursiveModel:
     torch.manual_seed(0)
-    cfg = ModelConfig(
+    cfg = tiny_config(
         dim=16,
-        num_heads=2,
-        expansion=2,
-        recursions=1,
-        latent_steps=1,
         puzzle_emb_dim=emb,
-        puzzle_emb_len=1,
         vocab_size=vocab,
         seq_len=seq_len,
         num_puzzle_identifiers=ids,

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from tiny_data import tiny_config
 
 from trm.errors import TrmError
-from trm.model import ModelConfig, TinyRecursiveModel
+from trm.model import TinyRecursiveModel
 from trm.official import arch_to_model_config, load_official, map_name
 
 torch.set_num_threads(1)
@@ -103,16 +104,11 @@ def test_arch_keys():
 @pytest.mark.parametrize("mlp_t", [False, True])
 def test_official_checkpoint_loads_and_matches(tmp_path, mlp_t):
     torch.manual_seed(0)
-    cfg = ModelConfig(
-        dim=32,
-        num_heads=2,
-        expansion=2,
+    cfg = tiny_config(
         recursions=2,
         latent_steps=2,
         puzzle_emb_dim=32,
         puzzle_emb_len=2,
-        vocab_size=11,
-        seq_len=81,
         num_puzzle_identifiers=3,
         max_supervision_steps=3,
         mixer="mlp" if mlp_t else "attention",
@@ -152,14 +148,12 @@ def test_official_errors(tmp_path):
     with pytest.raises(TrmError, match="corrupted"):
         load_official(tmp_path / "bad", arch, "sudoku")
     torch.manual_seed(0)
-    cfg = ModelConfig(
-        dim=32,
-        num_heads=2,
-        expansion=2,
+    cfg = tiny_config(
+        recursions=3,
+        latent_steps=6,
         puzzle_emb_dim=32,
         puzzle_emb_len=2,
-        vocab_size=11,
-        seq_len=81,
+        max_supervision_steps=16,
         num_layers=1,
     )
     torch.save(official_state(TinyRecursiveModel(cfg)), tmp_path / "one_layer")

@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from tiny_data import tiny_config
 
 from trm.arc_vote import Votes, pass_at_k
 from trm.errors import TrmError
-from trm.model import ModelConfig, TinyRecursiveModel
+from trm.model import TinyRecursiveModel
 from trm.puzzles import arc, maze, sudoku
 from trm.solve import (
     _choose,
@@ -24,18 +25,7 @@ torch.set_num_threads(1)
 
 def tiny_model(seq_len: int = 81, vocab: int = 11, **kw) -> TinyRecursiveModel:
     torch.manual_seed(0)
-    cfg = ModelConfig(
-        dim=32,
-        num_heads=2,
-        expansion=2,
-        recursions=1,
-        latent_steps=1,
-        puzzle_emb_dim=0,
-        vocab_size=vocab,
-        seq_len=seq_len,
-        max_supervision_steps=4,
-        **kw,
-    )
+    cfg = tiny_config(vocab_size=vocab, seq_len=seq_len, **kw)
     return TinyRecursiveModel(cfg).eval()
 
 
@@ -167,17 +157,8 @@ def test_arc_new_task_adapts_embedding_with_weights_frozen():
     from trm.solve import solve_arc_task
 
     torch.manual_seed(0)
-    cfg = ModelConfig(
-        dim=16,
-        num_heads=2,
-        expansion=2,
-        recursions=1,
-        latent_steps=1,
-        puzzle_emb_dim=16,
-        puzzle_emb_len=1,
-        vocab_size=12,
-        seq_len=900,
-        max_supervision_steps=2,
+    cfg = tiny_config(
+        dim=16, puzzle_emb_dim=16, vocab_size=12, seq_len=900, max_supervision_steps=2
     )
     model = TinyRecursiveModel(cfg).eval()
     before = {k: v.clone() for k, v in model.state_dict().items()}

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tiny_data import tiny_config
 
 from data_builders.format import Split, write_dataset
 from trm import cli
 from trm.config import TrainConfig
-from trm.model import ModelConfig
 from trm.puzzles import sudoku
 
 torch.set_num_threads(1)
@@ -35,15 +35,7 @@ def trained(tmp_path_factory) -> tuple[Path, Path]:
 
     tmp = tmp_path_factory.mktemp("e2e")
     data = tiny_sudoku_dataset(tmp / "data")
-    model = ModelConfig(
-        dim=32,
-        num_heads=2,
-        expansion=2,
-        recursions=1,
-        latent_steps=1,
-        puzzle_emb_dim=0,
-        max_supervision_steps=3,
-    )
+    model = tiny_config(max_supervision_steps=3, vocab_size=0, seq_len=0)  # filled from the data
     cfg = TrainConfig(
         data_path=str(data),
         model=model,

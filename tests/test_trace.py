@@ -9,11 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tiny_data import tiny_config
 
 from trm import cli
 from trm.checkpoint import save_inference
 from trm.config import TrainConfig
-from trm.model import ModelConfig, TinyRecursiveModel
+from trm.model import TinyRecursiveModel
 from trm.puzzles import maze, sudoku
 from trm.solve import solve_grids
 from trm.trace import Trace, TraceStep, format_trace, trace_grid, trace_to_json, write_trace_png
@@ -35,10 +36,7 @@ def tiny_model(kind: str, seed: int = 0, halt_bias: float | None = None) -> Tiny
     """An untrained tiny model; a random halting head makes q_halt change from step to step."""
     torch.manual_seed(seed)
     seq, vocab = (81, 11) if kind == "sudoku" else (900, 6)
-    cfg = ModelConfig(
-        dim=16, num_heads=2, expansion=2, recursions=1, latent_steps=1, puzzle_emb_dim=0,
-        max_supervision_steps=MAX_STEPS, vocab_size=vocab, seq_len=seq,
-    )  # fmt: skip
+    cfg = tiny_config(dim=16, max_supervision_steps=MAX_STEPS, vocab_size=vocab, seq_len=seq)
     model = TinyRecursiveModel(cfg).eval()
     with torch.no_grad():
         model.halt_head.weight.normal_(0, 1.0)

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from data_builders.format import Split, write_dataset
+from trm.model import ModelConfig
 
 
 def reverse_task(
@@ -67,3 +68,20 @@ def shift_task(
         return Split.one_example_per_puzzle(x, ((x - 2 + 1) % 9 + 2).astype(np.uint8), 1)
 
     return write_dataset(out, {"train": split(n_train), "test": split(n_test)}, vocab_size=11)
+
+
+def tiny_config(**overrides) -> ModelConfig:
+    """A tiny model config for fast tests (dim 32, 1 recursion of 1 latent step, Sudoku shape)."""
+    base = dict(
+        dim=32,
+        num_heads=2,
+        expansion=2,
+        recursions=1,
+        latent_steps=1,
+        puzzle_emb_dim=0,
+        puzzle_emb_len=1,
+        vocab_size=11,
+        seq_len=81,
+        max_supervision_steps=4,
+    )
+    return ModelConfig(**{**base, **overrides})
