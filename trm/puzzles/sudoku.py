@@ -226,6 +226,24 @@ def augment_batch(
     return out_q.reshape(n, copies + 1, 9, 9), out_a.reshape(n, copies + 1, 9, 9)
 
 
+def add_givens(
+    questions: np.ndarray, answers: np.ndarray, targets: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """Questions with clues copied back from their answers until puzzle i has ``targets[i]``
+    givens (a puzzle that already has as many keeps its own). (N, 9, 9) uint8 in and out.
+
+    The cells are taken in one random order per puzzle, so for one ``rng`` state a larger target
+    adds a superset of the cells a smaller one adds (nested rungs of a difficulty ladder).
+    """
+    q = np.asarray(questions).reshape(-1, 81)
+    a = np.asarray(answers).reshape(-1, 81)
+    keys = rng.random(q.shape)
+    keys[q != 0] = -1.0  # givens first: they count towards the target
+    rank = np.argsort(np.argsort(keys, axis=1), axis=1)  # 0 = first cell taken
+    take = rank < np.asarray(targets).reshape(-1, 1)
+    return np.where(take, a, q).astype(np.uint8).reshape(-1, 9, 9)
+
+
 def solution_invariant(answers: np.ndarray) -> np.ndarray:
     """(N, 9, 9) complete grids -> (N,) keys equal for grids equal up to Sudoku symmetry.
 
