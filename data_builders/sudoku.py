@@ -203,6 +203,18 @@ def _load_sources(
     return train, test, skipped
 
 
+def _subsample(train, test, source: str, subsample, test_count, rng: np.random.Generator):
+    """The ``--subsample`` of train (and ``--test-count`` of a read test split), never empty."""
+    train = _choose(train, subsample, rng, "--subsample")
+    if source != "generate":
+        test = _choose(test, test_count, rng, "--test-count")
+    if len(train) == 0 or len(test) == 0:
+        raise TrmError(
+            f"{source}: no puzzles left for the {'train' if not train else 'test'} split"
+        )
+    return train, test
+
+
 def build(
     out: str | os.PathLike,
     source: str,
@@ -243,13 +255,7 @@ def build(
         progress,
         workers,
     )
-    train = _choose(train, subsample, rngs[2], "--subsample")
-    if source != "generate":
-        test = _choose(test, test_count, rngs[2], "--test-count")
-    if len(train) == 0 or len(test) == 0:
-        raise TrmError(
-            f"{source}: no puzzles left for the {'train' if not train else 'test'} split"
-        )
+    train, test = _subsample(train, test, source, subsample, test_count, rngs[2])
     inputs, labels = augment(train, num_aug, rngs[3], progress)
     splits = {
         "train": Split.one_example_per_puzzle(inputs, labels, num_aug + 1),
