@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 from pathlib import Path
 
 import trm
 from trm.checkpoint import load_model
 from trm.config import TrainConfig
 from trm.errors import TrmError
+from trm.hub import require_hub
 from trm.model import TinyRecursiveModel
 from trm.official import load_official
 from trm.puzzles import check_shape, kind_of_vocab
@@ -158,22 +158,14 @@ def _hf_snapshot(repo_id: str) -> Path:
         raise TrmError(
             f"loading {repo_id} needs the package huggingface_hub (pip install huggingface_hub)"
         ) from None
+    cache = os.environ.get("HF_HUB_CACHE") or None  # read now: the hub reads it at import only
     try:
-        return Path(snapshot_download(repo_id, local_files_only=True))
+        return Path(snapshot_download(repo_id, cache_dir=cache, local_files_only=True))
     except Exception:
         pass  # not cached yet
-    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
-    try:  # fail at once when offline, instead of the hub client's retries
-        if offline:
-            raise OSError("HF_HUB_OFFLINE is set")
-        socket.create_connection(("huggingface.co", 443), timeout=5).close()
-    except OSError as e:
-        raise TrmError(
-            f"cannot reach huggingface.co to download the model {repo_id} and it is not in the "
-            f"cache (offline? {e.strerror or e}); pass a local checkpoint instead"
-        ) from None
+    require_hub(f"the model {repo_id} (not in the cache)", "pass a local checkpoint instead")
     try:
-        return Path(snapshot_download(repo_id))
+        return Path(snapshot_download(repo_id, cache_dir=cache))
     except Exception as e:
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise TrmError(
