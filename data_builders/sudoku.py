@@ -214,6 +214,29 @@ def _load_sources(
     return train, test, skipped
 
 
+def _subsample(train, test, source: str, subsample, test_count, rng: np.random.Generator):
+    """The ``--subsample`` of train (and ``--test-count`` of a read test split), never empty."""
+    train = _choose(train, subsample, rng, "--subsample")
+    if source != "generate":
+        test = _choose(test, test_count, rng, "--test-count")
+    if len(train) == 0 or len(test) == 0:
+        raise TrmError(
+            f"{source}: no puzzles left for the {'train' if not train else 'test'} split"
+        )
+    return train, test
+
+
+def _with_givens(
+    train: Puzzles, givens_range: tuple[int, int] | None, rng: np.random.Generator
+) -> Puzzles:
+    """``train`` with clues copied back up to a target drawn per puzzle from ``givens_range``."""
+    if givens_range is None:
+        return train
+    targets = rng.integers(givens_range[0], givens_range[1] + 1, len(train))
+    questions = sudoku.add_givens(train.questions, train.answers, targets, rng)
+    return Puzzles(questions, train.answers, train.ratings)
+
+
 def build(
     out: str | os.PathLike,
     source: str,
@@ -243,9 +266,9 @@ def build(
         raise TrmError(f"--num-aug must be >= 0, got {num_aug}")
     if workers is not None and workers < 1:
         raise TrmError(f"--workers must be >= 1, got {workers}")
-    # independent streams, so e.g. the test split does not change with --num-aug
     givens_range = parse_givens(givens)
-    # spawn(k)[i] does not depend on k: datasets built before a stream was added are unchanged
+    # independent streams, so e.g. the test split does not change with --num-aug; spawn(k)[i]
+    # does not depend on k, so datasets built before a stream was added stay the same
     rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(5)]
     train, test, skipped = _load_sources(
         source,
@@ -259,21 +282,8 @@ def build(
         progress,
         workers,
     )
-    train = _choose(train, subsample, rngs[2], "--subsample")
-    if source != "generate":
-        test = _choose(test, test_count, rngs[2], "--test-count")
-    if len(train) == 0 or len(test) == 0:
-        raise TrmError(
-            f"{source}: no puzzles left for the {'train' if not train else 'test'} split"
-        )
-    if givens_range is not None:
-        lo, hi = givens_range
-        targets = rngs[4].integers(lo, hi + 1, len(train))
-        train = Puzzles(
-            sudoku.add_givens(train.questions, train.answers, targets, rngs[4]),
-            train.answers,
-            train.ratings,
-        )
+    train, test = _subsample(train, test, source, subsample, test_count, rngs[2])
+    train = _with_givens(train, givens_range, rngs[4])
     inputs, labels = augment(train, num_aug, rngs[3], progress)
     splits = {
         "train": Split.one_example_per_puzzle(inputs, labels, num_aug + 1),

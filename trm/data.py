@@ -182,29 +182,6 @@ class TrainSampler:
         return self.data.collate(rows_a[sl], pids_a[sl])
 
 
-def eval_batches(
-    data: PuzzleDataset,
-    global_batch_size: int,
-    rank: int = 0,
-    world_size: int = 1,
-    limit: int = 0,
-    seed: int = 0,
-):
-    """Yield ``(Batch, n_real)`` over the test split in order (SPEC §2.6), padded to b rows.
-
-    ``limit`` > 0 evaluates a seeded random subset of that many examples (in file order).
-    """
-    rows = np.arange(data.num_examples)
-    if 0 < limit < len(rows):
-        rows = np.sort(np.random.default_rng(seed).choice(len(rows), limit, replace=False))
-    if len(rows) < global_batch_size:  # a small test set or subset: no wasted padding rows
-        global_batch_size = -(-len(rows) // world_size) * world_size
-    b = global_batch_size // world_size
-    for start in range(0, len(rows), global_batch_size):
-        chunk = rows[start : start + global_batch_size][rank * b : (rank + 1) * b]
-        yield data.collate(chunk, data.puzzle_of_rows(chunk), pad_to=b), len(chunk)
-
-
 class Prefetcher:
     """Prepares the next batches in a background thread (pinned, copied without blocking).
 

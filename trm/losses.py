@@ -42,6 +42,16 @@ def softmax_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.T
 
 
 LOSSES = {"stablemax": stablemax_cross_entropy, "softmax": softmax_cross_entropy}
+# The metric sums of ``step_loss``, by name.
+METRICS = (
+    "count",
+    "accuracy",
+    "exact_accuracy",
+    "q_halt_accuracy",
+    "steps",
+    "lm_loss",
+    "q_halt_loss",
+)
 
 
 def step_loss(

@@ -269,9 +269,26 @@ def decode(tokens: np.ndarray) -> np.ndarray:
     return (g[:best_h, :best_w].astype(np.int64) - COLOUR_OFFSET).astype(np.uint8)
 
 
+def decode_answers(tokens: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+    """Model output tokens (N, 900) -> cropped grids (a list: shapes differ) and a mask of
+    rows that hold a grid at all (a colour in the top-left cell)."""
+    grids = [decode(t) for t in np.asarray(tokens)]
+    return grids, np.array([g.size > 0 for g in grids], bool)
+
+
 def verify(question: np.ndarray, answer: np.ndarray) -> None:
     """ARC has no rule to check an answer against: always ``None``."""
     return None
+
+
+def verify_batch(questions: np.ndarray, answers: np.ndarray) -> None:
+    """ARC has no rule to check answers against: ``None`` (not an array of results)."""
+    return None
+
+
+def to_line(grid: np.ndarray) -> str:
+    """The grid as one line of JSON (a list of rows), as in the task files."""
+    return json.dumps(np.asarray(grid).tolist())
 
 
 # --- hashing (de-duplication and voting) ---------------------------------------------------
@@ -363,6 +380,13 @@ def random_augmentation(rng: np.random.Generator) -> Augmentation:
     """A uniformly random dihedral transform and colour permutation keeping 0."""
     t = int(rng.integers(0, 8))
     return Augmentation(t, tuple(int(c) for c in random_colour_maps(rng, 1)[0]))
+
+
+def view_symmetries(views: int, seed: int = 0) -> list[Symmetry]:
+    """``views`` test-time views: the identity, then seeded random augmentations."""
+    rng = np.random.default_rng(seed)
+    augs = [Augmentation()] + [random_augmentation(rng) for _ in range(views - 1)]
+    return [Symmetry(a.name_suffix() or "identity", a.apply, a.invert) for a in augs]
 
 
 def random_symmetry(rng: np.random.Generator) -> Symmetry:

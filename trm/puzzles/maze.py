@@ -132,6 +132,15 @@ def decode(tokens: np.ndarray) -> np.ndarray:
     return (t - 1).astype(np.uint8).reshape(*t.shape[:-1], side, side)
 
 
+def decode_answers(tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Model output tokens (N, n*n) -> grids (N, n, n) and a mask of rows of maze cells only.
+
+    Rows with a token outside the maze cells decode as all-wall grids (masked out)."""
+    t = np.asarray(tokens)
+    ok = ((t >= 1) & (t <= len(CHARSET))).all(-1)
+    return decode(np.where(ok[:, None], t, 1)), ok
+
+
 # --- breadth-first search ------------------------------------------------------------------
 
 
@@ -276,6 +285,13 @@ def verify_batch(questions: np.ndarray, answers: np.ndarray) -> np.ndarray:
 def symmetries() -> list[Symmetry]:
     """The 8 dihedral transforms (SPEC §3.4 numbering); each maps shortest paths to shortest."""
     return list(SYMMETRIES)
+
+
+def view_symmetries(views: int, seed: int = 0) -> list[Symmetry]:
+    """The first ``views`` dihedral transforms, the identity first (a maze has 8 views)."""
+    if views > len(SYMMETRIES):
+        raise PuzzleError(f"--views {views}: a maze has only {len(SYMMETRIES)} symmetric views")
+    return list(SYMMETRIES[:views])
 
 
 def random_symmetry(rng: np.random.Generator) -> Symmetry:

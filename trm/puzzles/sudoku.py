@@ -20,6 +20,7 @@ from trm.puzzles.sudoku_solver import (  # noqa: F401 (re-exported)
 NAME = "sudoku"
 VOCAB_SIZE = 11
 SEQ_LEN = 81
+CHARSET = ".123456789"  # a cell's character by digit (0 = blank)
 
 _SEPARATORS = set(" \t\r\n|-+")
 
@@ -103,6 +104,12 @@ def decode(tokens: np.ndarray) -> np.ndarray:
     """Tokens (..., 81) -> grid(s) (..., 9, 9); PAD (0) and blank (1) both give digit 0."""
     t = np.asarray(tokens).astype(np.int16)
     return np.clip(t - 1, 0, 9).astype(np.uint8).reshape(*t.shape[:-1], 9, 9)
+
+
+def decode_answers(tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Model output tokens (N, 81) -> grids (N, 9, 9) and a mask of rows that are all digits."""
+    t = np.asarray(tokens)
+    return decode(t), ((t >= 2) & (t <= 10)).all(-1)
 
 
 # --- rules --------------------------------------------------------------------------------
@@ -199,6 +206,13 @@ def random_symmetry(rng: np.random.Generator) -> Symmetry:
 
     name = f"t{int(transpose[0])}-r{''.join(map(str, rows[0]))}-c{''.join(map(str, cols[0]))}"
     return Symmetry(f"{name}-d{''.join(map(str, dmap[1:]))}", forward, inverse)
+
+
+def view_symmetries(views: int, seed: int = 0) -> list[Symmetry]:
+    """``views`` test-time views: the identity, then seeded random validity-preserving shuffles."""
+    rng = np.random.default_rng(seed)
+    ident = Symmetry("identity", lambda g: g, lambda g: g)
+    return [ident] + [random_symmetry(rng) for _ in range(views - 1)]
 
 
 def augment_batch(

@@ -1,0 +1,50 @@
+"""`trm eval CHECKPOINT DATA_DIR [--views K] [--limit N] [--steps N] [--plot PNG] [--json]`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from trm.cli.solve import add_common_options
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval", help="accuracy of a checkpoint on a dataset's test split")
+    p.add_argument("checkpoint", help="run directory, inference directory or model.safetensors")
+    p.add_argument("data_dir", help="dataset built by `trm build`")
+    p.add_argument(
+        "--views", type=int, default=1, help="symmetric views per puzzle (ARC: votes per input)"
+    )
+    p.add_argument(
+        "--limit", type=int, default=0, help="evaluate a seeded random subset of N puzzles"
+    )
+    p.add_argument(
+        "--steps", type=int, default=None, help="fixed supervision steps (default: the maximum)"
+    )
+    p.add_argument("--plot", metavar="PNG", help="write accuracy against views as a PNG plot")
+    add_common_options(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Accuracy, halting, steps, views table (and plot) as text or JSON."""
+    # Deferred: the library imports torch, which `trm --help` must not pay for.
+    from trm.inference.loading import load_for_kind
+    from trm.inference.report import evaluate_checkpoint, format_report, write_plot
+
+    model, cfg = load_for_kind(None, args.checkpoint, None, args.device)
+    report = evaluate_checkpoint(
+        model,
+        cfg,
+        args.data_dir,
+        views=args.views,
+        limit=args.limit,
+        batch_size=args.batch_size,
+        steps=args.steps,
+        seed=args.seed,
+        progress=not args.json,
+    )
+    if args.plot:
+        write_plot(report, args.plot)
+        report["plot"] = args.plot
+    print(json.dumps(report) if args.json else format_report(report))
+    return 0
