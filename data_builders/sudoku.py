@@ -270,18 +270,8 @@ def build(
     # independent streams, so e.g. the test split does not change with --num-aug; spawn(k)[i]
     # does not depend on k, so datasets built before a stream was added stay the same
     rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(5)]
-    train, test, skipped = _load_sources(
-        source,
-        test_source,
-        test_fraction,
-        count,
-        test_count,
-        min_difficulty,
-        rngs,
-        skip_invalid,
-        progress,
-        workers,
-    )
+    sources = (source, test_source, test_fraction, count, test_count, min_difficulty)
+    train, test, skipped = _load_sources(*sources, rngs, skip_invalid, progress, workers)
     train, test = _subsample(train, test, source, subsample, test_count, rngs[2])
     train = _with_givens(train, givens_range, rngs[4])
     inputs, labels = augment(train, num_aug, rngs[3], progress)

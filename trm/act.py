@@ -24,7 +24,7 @@ import torch
 import torch.distributed as dist
 
 from trm.data import Batch
-from trm.losses import step_loss
+from trm.losses import answer_loss_weights, step_loss
 from trm.model import StepOutput, TinyRecursiveModel
 from trm.runtime import inference_runtime
 
@@ -160,13 +160,17 @@ def supervision_step(
     generator: torch.Generator | None = None,
     loss_type: str = "stablemax",
     puzzle_rows: torch.Tensor | None = None,
+    step_loss_decay: float = 1.0,
+    final_step_only: bool = False,
 ) -> StepResult:
     """One deep-supervision step on every slot: refill, recurse, halt, loss.
 
     ``training``: halting by the Q head with exploration, and the batch's puzzle-embedding rows
     become gradient leaves (for sign-SGD). Otherwise every slot runs ``max_supervision_steps``
     steps. ``puzzle_rows`` (b, E) replaces the table's rows (ARC embedding fitting passes rows
-    with gradient). ``model`` may be wrapped (DDP, compiled); its plain model is unwrapped.
+    with gradient). ``step_loss_decay`` and ``final_step_only`` weight the answer loss by the
+    supervision step (``trm.losses.answer_loss_weights``). ``model`` may be wrapped (DDP,
+    compiled); its plain model is unwrapped.
     """
     core = unwrap(model)
     carry = refill(core, carry, batch)
@@ -186,7 +190,9 @@ def supervision_step(
             exploration_prob=exploration_prob if training else None,
             generator=generator,
         )
-    loss, metrics = step_loss(out.logits, carry.data.labels, out.q_halt, halted, steps, loss_type)
+    weights = answer_loss_weights(steps, halted, step_loss_decay, final_step_only)
+    labels = carry.data.labels
+    loss, metrics = step_loss(out.logits, labels, out.q_halt, halted, steps, loss_type, weights)
     return StepResult(Carry(out.y, out.z, steps, halted, carry.data), loss, metrics, out, rows)
 
 

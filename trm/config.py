@@ -48,6 +48,17 @@ class TrainConfig:
     ema_rate: float = 0.999
     halt_exploration_prob: float = 0.1  # a slot must first reach 2..N_sup steps this often
     loss_type: str = "stablemax"  # stablemax | softmax
+    # Recipe options beyond the paper, all off by default (README "Faster recipes"):
+    grad_clip: float = 0.0  # clip the global gradient norm to this (0: off)
+    step_loss_decay: float = 1.0  # answer-loss weight at supervision step t: decay^(t-1)
+    final_step_only: bool = False  # answer loss only on a slot's last supervision step
+    # [[until_fraction, T, n], ...]: train at depth (T, n) until that fraction of the run, then
+    # the next entry; after the last, the model's own (recursions, latent_steps)
+    depth_schedule: list[list[float]] = field(default_factory=list)
+    reset_optimizer_on_depth_change: bool = False  # fresh Adam moments when the depth grows
+    curriculum: str = "none"  # none | easy_first | hard_first (the kind's difficulty measure)
+    curriculum_start: float = 0.3  # fraction of the train puzzles in the pool at the start
+    curriculum_until: float = 0.5  # fraction of the run after which the pool is all of them
     seed: int = 0
     eval_limit: int = 0  # evaluate on a seeded random subset of this many test examples (0: all)
     eval_batch_size: int = 0  # 0: the training batch size

@@ -211,6 +211,8 @@ class TinyRecursiveModel(nn.Module):
         super().__init__()
         if cfg.vocab_size <= 0 or cfg.seq_len <= 0:
             raise ValueError("ModelConfig.vocab_size and seq_len must be set from the dataset")
+        # (T, n) overriding the config's while a training depth schedule runs (None: the config's)
+        self.depth: tuple[int, int] | None = None
         self.cfg = cfg
         d = cfg.dim
         self.token_embedding = nn.Parameter(
@@ -274,9 +276,9 @@ class TinyRecursiveModel(nn.Module):
         z = self.z_init.to(device=device, dtype=dtype).expand(shape)
         return y, z
 
-    def latent_recursion(self, x, y, z, rope):
+    def latent_recursion(self, x, y, z, rope, n: int):
         """One recursion process: n updates ``z <- net(z, x + y)``, then ``y <- net(y, z)``."""
-        for _ in range(self.cfg.latent_steps):
+        for _ in range(n):
             z = self.net(z, x + y, rope)
         y = self.net(y, z, rope)
         return y, z
@@ -285,10 +287,11 @@ class TinyRecursiveModel(nn.Module):
         """One supervision step: T latent recursions (the first T-1 without gradient), then the
         answer logits and the halting logits; ``(y, z)`` come back detached for the carry."""
         rope = self.rope()
+        T, n = self.depth or (self.cfg.recursions, self.cfg.latent_steps)
         with torch.no_grad():
-            for _ in range(self.cfg.recursions - 1):
-                y, z = self.latent_recursion(x, y, z, rope)
-        y, z = self.latent_recursion(x, y, z, rope)
+            for _ in range(T - 1):
+                y, z = self.latent_recursion(x, y, z, rope, n)
+        y, z = self.latent_recursion(x, y, z, rope, n)
         logits = self.output_head(y[:, self.cfg.prefix_len :])  # (B, L, V)
         q = self.halt_head(y[:, 0]).float()  # (B, 2): halt, continue
         return StepOutput(y.detach(), z.detach(), logits, q[:, 0], q[:, 1])

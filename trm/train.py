@@ -28,15 +28,17 @@ from trm.checkpoint import (
     write_text_atomic,
 )
 from trm.config import TrainConfig, load_config, to_yaml
-from trm.data import Batch, Prefetcher, PuzzleDataset, TrainSampler
+from trm.data import Batch, Curriculum, Prefetcher, PuzzleDataset, TrainSampler
 from trm.errors import TrmError
 from trm.evaluate import evaluate
+from trm.flops import run_training_flops
 from trm.losses import normalise_metrics
 from trm.metrics_log import MetricsLog
 from trm.model import TinyRecursiveModel
 from trm.optim import EMA, AdamATan2, learning_rate, sign_sgd_rows
-from trm.puzzles import kind_of_vocab
+from trm.puzzles import KINDS, kind_of_vocab
 from trm.runtime import Runtime, setup_runtime, teardown_runtime
+from trm.schedules import check_curriculum, check_depth_schedule, depth_for_step
 
 
 class Interrupted(Exception):
@@ -196,6 +198,7 @@ def train_step(state: TrainState, batch: Batch) -> tuple[torch.Tensor, dict[str,
     (device tensors: nothing here reads the device)."""
     cfg, core = state.cfg, state.core
     lr, lr_e = state.learning_rates()
+    set_depth(state)
     if state.carry is None:
         state.carry = initial_carry(core, batch, state.rt.state_dtype)
     core.train()
@@ -208,8 +211,12 @@ def train_step(state: TrainState, batch: Batch) -> tuple[torch.Tensor, dict[str,
             exploration_prob=cfg.halt_exploration_prob,
             generator=state.generator,
             loss_type=cfg.loss_type,
+            step_loss_decay=cfg.step_loss_decay,
+            final_step_only=cfg.final_step_only,
         )
     (result.loss * state.loss_scale).backward()
+    if cfg.grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(core.parameters(), cfg.grad_clip)
     state.carry = result.carry
     rows = result.puzzle_rows
     if rows is not None:
@@ -224,6 +231,28 @@ def train_step(state: TrainState, batch: Batch) -> tuple[torch.Tensor, dict[str,
     return result.loss, result.metrics
 
 
+def set_depth(state: TrainState) -> None:
+    """Put the depth schedule's (T, n) for ``state.step`` on the model; when it grows and the
+    recipe asks, start the optimiser's moments afresh (RSM-style)."""
+    cfg, core = state.cfg, state.core
+    if not cfg.depth_schedule:
+        return
+    final = (cfg.model.recursions, cfg.model.latent_steps)
+    depth = depth_for_step(cfg.depth_schedule, state.step, state.steps_total, final)
+    before = depth_for_step(cfg.depth_schedule, state.step - 1, state.steps_total, final)
+    if cfg.reset_optimizer_on_depth_change and state.step > 1 and depth != before:
+        state.adam.state.clear()  # AdamATan2 creates fresh moments for parameters without state
+    core.depth = depth
+
+
+def run_flops(state: TrainState) -> float:
+    """Training FLOPs of the run up to ``state.step`` (matrix products, SPEC §9)."""
+    cfg = state.cfg
+    return run_training_flops(
+        cfg.model, cfg.global_batch_size, state.step, state.steps_total, cfg.depth_schedule
+    )
+
+
 # --- evaluation and export -------------------------------------------------------------------
 
 
@@ -232,6 +261,7 @@ def evaluate_and_export(
 ) -> None:
     """Evaluate the EMA weights on the test split (when given) and write the inference dir."""
     cfg, rt = state.cfg, state.rt
+    state.core.depth = None  # evaluate and export at the model's own depth
     if state.ema is not None:
         state.ema.swap(state.core)  # evaluate and export the EMA weights, without a copy
     try:
@@ -247,6 +277,7 @@ def evaluate_and_export(
                 world_size=rt.world_size,
                 autocast=rt.autocast(),
             )
+            metrics["flops"] = run_flops(state)
             log.log(state.step, {f"eval/{k}": v for k, v in metrics.items()})
             if rt.is_main and bar is not None:
                 exact, acc = metrics.get("exact_accuracy", 0.0), metrics.get("accuracy", 0.0)
@@ -289,6 +320,15 @@ def train(
         B = cfg.global_batch_size
         sampler = TrainSampler(train_data, B, cfg.eval_interval, cfg.seed, rt.rank, rt.world_size)
         state = init_state(cfg, rt, sampler, total_steps(cfg, train_data))
+        if cfg.curriculum != "none":
+            sampler.curriculum = Curriculum.by_difficulty(
+                train_data,
+                KINDS[cfg.kind].difficulty,
+                cfg.curriculum == "hard_first",
+                cfg.curriculum_start,
+                cfg.curriculum_until,
+                state.steps_total,
+            )
         if resume_dir:
             restore(state, run_dir)
         log = MetricsLog(run_dir, cfg, state.step if resume_dir else None, rt.is_main)
@@ -398,6 +438,7 @@ def _log_train(state: TrainState, meter: _Meter, log, bar) -> None:
     n = B * (step - meter.step_last)  # sample-steps since the last log
     values = normalise_metrics(_reduce(meter.sums, state.rt), batch_size=n)
     values["lr"] = state.learning_rates()[0]
+    values["flops"] = run_flops(state)
     values["sample_steps_per_s"] = n / max(now - meter.t_last, 1e-9)
     log.log(step, {f"train/{k}": v for k, v in values.items()})
     bar.set_postfix(
@@ -442,7 +483,16 @@ def train_from_config(
         raise TrmError("data_path is not set: pass data_path=DIR (a dataset built by `trm build`)")
     if not math.isfinite(cfg.lr):
         raise TrmError("lr must be finite")
+    check_recipe_options(cfg)
     return train(cfg, config, resume, progress=progress)
+
+
+def check_recipe_options(cfg: TrainConfig) -> None:
+    """One-line errors for recipe options out of range (README "Faster recipes")."""
+    check_depth_schedule(cfg.depth_schedule)
+    check_curriculum(cfg.curriculum, cfg.curriculum_start, cfg.curriculum_until)
+    if cfg.grad_clip < 0 or not cfg.step_loss_decay > 0:
+        raise TrmError("grad_clip must be >= 0 and step_loss_decay > 0")
 
 
 def resolve_config(

@@ -393,3 +393,8 @@ def random_symmetry(rng: np.random.Generator) -> Symmetry:
     """A random augmentation as a Symmetry (named by its puzzle-name suffix)."""
     aug = random_augmentation(rng)
     return Symmetry(aug.name_suffix() or "identity", aug.apply, aug.invert)
+
+
+def difficulty(inputs: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Tokens (N, L) -> (N,) difficulty for curricula: the number of output cells."""
+    return (np.asarray(labels) > 1).sum(axis=-1)

@@ -297,3 +297,8 @@ def view_symmetries(views: int, seed: int = 0) -> list[Symmetry]:
 def random_symmetry(rng: np.random.Generator) -> Symmetry:
     """One of the 8 dihedral transforms, uniformly."""
     return SYMMETRIES[int(rng.integers(len(SYMMETRIES)))]
+
+
+def difficulty(inputs: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Tokens (N, L) -> (N,) difficulty for curricula: the length of the shortest path."""
+    return (np.asarray(labels) == PATH + 1).sum(axis=-1)

@@ -291,3 +291,8 @@ def solution_invariant(answers: np.ndarray) -> np.ndarray:
     hi = np.where(swap[:, None], a, b)
     keys = np.concatenate([lo, hi], axis=1)
     return np.array([k.tobytes() for k in keys], dtype=object)
+
+
+def difficulty(inputs: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Tokens (N, 81) -> (N,) difficulty for curricula: the number of blank cells."""
+    return (np.asarray(inputs) == encode(np.zeros((9, 9), np.uint8))[0]).sum(axis=-1)
