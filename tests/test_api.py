@@ -87,7 +87,7 @@ def test_stream_stops_a_slot_when_is_done_says_so():
     first[:3] = True
     done_rows = torch.as_tensor(first)
 
-    def is_done(answers: torch.Tensor) -> torch.Tensor:  # (b, L) -> (b,), here: by row
+    def is_done(inputs: torch.Tensor, answers: torch.Tensor) -> torch.Tensor:  # -> (b,)
         return torch.stack([done_rows[i] for i in range(len(answers))])
 
     run = stream(model, tokens, batch_size=6, halting=Halting(is_done=is_done))

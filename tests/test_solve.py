@@ -163,3 +163,32 @@ def test_arc_new_task_adapts_embedding_with_weights_frozen():
     assert len(results) == 1 and results[0].embedding == "adapted" and len(results[0].attempts) == 2
     for k, v in model.state_dict().items():
         assert torch.equal(v, before[k]), k
+
+
+def test_rules_check_and_halting_modes():
+    from trm.inference.solve import halting_for, rules_check
+    from trm.puzzles import sudoku
+
+    answer = sudoku.parse(
+        "583427169974136528216859374792364851351298746648715293865971432137642985429583617"
+    )
+    question = answer.copy()
+    question[0, :4] = 0
+    wrong = answer.copy()
+    wrong[[0, 1], 0] = wrong[[1, 0], 0]  # swap two cells: columns still fine, rows break
+    moved = answer.copy()
+    moved[:, [0, 1]] = moved[:, [1, 0]]  # a valid grid that changes a given
+    check = rules_check("sudoku")
+    q = torch.as_tensor(sudoku.encode(np.stack([question] * 3)))
+    a = torch.as_tensor(sudoku.encode(np.stack([answer, wrong, moved])))
+    assert check(q, a).tolist() == [True, False, False]
+    assert rules_check("arc") is None and rules_check("") is None
+    assert halting_for("sudoku", steps=5) == Halting(max_steps=5, adaptive=False)
+    rules = halting_for("sudoku", max_steps=32, halt="rules")
+    assert rules.max_steps == 32 and not rules.adaptive and rules.is_done is not None
+    assert halting_for("sudoku", halt="head").is_done is None
+    assert halting_for("arc", halt="rules").adaptive  # no rules: the head decides
+    with pytest.raises(TrmError, match="not both"):
+        halting_for("sudoku", steps=4, max_steps=8)
+    with pytest.raises(TrmError, match="--halt"):
+        halting_for("sudoku", halt="never")

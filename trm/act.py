@@ -212,23 +212,26 @@ class Halting:
 
     ``max_steps``: the step limit (None: the model's ``max_supervision_steps``; it may be set
     higher than the model was trained with). ``adaptive``: stop earlier when ``q_halt > 0``.
-    ``is_done``: an optional external test on the answer tokens (b, L) -> (b,) bool, e.g. a
-    rules check, that also ends a slot.
+    ``is_done``: an optional external test ``(inputs, answers)`` -> (b,) bool on the question
+    and answer tokens (b, L), e.g. a rules check (``trm.inference.solve.rules_check``), that
+    also ends a slot.
     """
 
     max_steps: int | None = None
     adaptive: bool = True
-    is_done: Callable[[torch.Tensor], torch.Tensor] | None = None
+    is_done: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
 
     @classmethod
     def from_steps(cls, steps: int | None) -> Halting:
         """The CLI's ``--steps``: None -> adaptive up to the model's maximum; N -> exactly N."""
         return cls() if steps is None else cls(max_steps=steps, adaptive=False)
 
-    def done(self, out: StepOutput, steps: torch.Tensor, limit: int) -> torch.Tensor:
+    def done(
+        self, out: StepOutput, steps: torch.Tensor, limit: int, inputs: torch.Tensor
+    ) -> torch.Tensor:
         d = should_halt(out.q_halt, steps, limit, adaptive=self.adaptive)
         if self.is_done is not None:
-            d = d | self.is_done(out.logits.argmax(-1))
+            d = d | self.is_done(inputs, out.logits.argmax(-1))
         return d
 
 
@@ -292,7 +295,7 @@ def stream(
         slots.steps += 1
         if on_step is not None:
             on_step(out, slots.row)
-        done = halting.done(out, slots.steps, limit) & slots.active
+        done = halting.done(out, slots.steps, limit, slots.x) & slots.active
         idx = done.nonzero().squeeze(1)  # the one host read per step
         if len(idx):
             slots.finish(idx, out)

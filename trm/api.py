@@ -28,7 +28,7 @@ from trm.errors import TrmError
 from trm.inference.arc import solve_arc_task
 from trm.inference.loading import load as load_model
 from trm.inference.report import evaluate_checkpoint
-from trm.inference.solve import SolveResult, solve_grids
+from trm.inference.solve import SolveResult, halting_for, solve_grids
 from trm.inference.trace import Trace, trace_grid
 from trm.model import TinyRecursiveModel
 from trm.puzzles import KINDS
@@ -54,6 +54,8 @@ class Solver:
         *,
         views: int = 1,
         steps: int | None = None,
+        max_steps: int | None = None,
+        halt: str = "both",
         halting: Halting | None = None,
         batch_size: int = 256,
         seed: int = 0,
@@ -61,8 +63,10 @@ class Solver:
     ) -> list[SolveResult]:
         """Answers to ``puzzles`` (text in the kind's format, grids, or ARC tasks), in order.
 
-        ``steps=None``: adaptive halting; N: exactly N supervision steps; ``halting`` overrides
-        both (e.g. ``Halting(max_steps=32)`` to recurse longer than the model was trained).
+        As ``trm solve``: ``steps`` N runs exactly N supervision steps; otherwise up to
+        ``max_steps`` (default the trained maximum; more recurses longer than training),
+        stopping a puzzle early by ``halt``: ``head``, ``rules`` (its answer passes the rules) or
+        ``both``. A ``Halting`` overrides all three.
         """
         module = KINDS[self.kind]
         items = [module.parse(p) if isinstance(p, str) else p for p in puzzles]
@@ -89,8 +93,7 @@ class Solver:
             self.kind,
             grids,
             views=views,
-            steps=steps,
-            halting=halting,
+            halting=halting or halting_for(self.kind, steps, max_steps, halt),
             batch_size=batch_size,
             seed=seed,
         )

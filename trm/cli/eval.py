@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from trm.cli.solve import add_common_options
+from trm.cli.solve import add_common_options, add_halting_options
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -21,6 +21,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--steps", type=int, default=None, help="fixed supervision steps (default: the maximum)"
     )
+    add_halting_options(p)
     p.add_argument("--plot", metavar="PNG", help="write accuracy against views as a PNG plot")
     add_common_options(p)
 
@@ -42,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
         steps=args.steps,
         seed=args.seed,
         progress=not args.json,
+        max_steps=args.max_steps,
+        halt=args.halt,
     )
     if args.plot:
         write_plot(report, args.plot)

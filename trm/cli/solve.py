@@ -48,6 +48,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="fixed supervision steps (default: adaptive halting)",
     )
+    add_halting_options(p)
     p.add_argument(
         "--adapt-steps", type=int, default=100, help="ARC: steps fitting a new task's embedding"
     )
@@ -60,6 +61,24 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--trace-png", metavar="FILE", help="draw the steps of --trace as a PNG (one puzzle)"
     )
     add_common_options(p)
+
+
+def add_halting_options(p: argparse.ArgumentParser) -> None:
+    """``--max-steps`` and ``--halt`` (``trm.inference.solve.halting_for``)."""
+    p.add_argument(
+        "--max-steps",
+        type=int,
+        default=None,
+        help="adaptive halting: at most N supervision steps (default: the trained maximum; "
+        "more recurses longer than training)",
+    )
+    p.add_argument(
+        "--halt",
+        choices=("head", "rules", "both"),
+        default="both",
+        help="what stops a puzzle early: the halting head, an answer that passes the rules, "
+        "or both (default; ARC has no rules and uses the head)",
+    )
 
 
 def add_common_options(p: argparse.ArgumentParser) -> None:
@@ -147,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
         return _run_trace(args, model, puzzles)
     if args.kind == "arc":  # ARC reads tasks and votes; it prints attempts, not one grid
         return _solve_arc(args, model, cfg, puzzles)
-    from trm.inference.solve import solve_grids
+    from trm.inference.solve import halting_for, solve_grids
 
     bar = tqdm(
         total=len(puzzles) * args.views, desc="solve", unit="view", disable=None, leave=False
@@ -158,7 +177,7 @@ def run(args: argparse.Namespace) -> int:
             args.kind,
             puzzles,
             views=args.views,
-            steps=args.steps,
+            halting=halting_for(args.kind, args.steps, args.max_steps, args.halt),
             batch_size=args.batch_size,
             seed=args.seed,
             progress=bar,

@@ -20,7 +20,7 @@ from trm.config import TrainConfig
 from trm.data import PuzzleDataset
 from trm.errors import TrmError
 from trm.evaluate import evaluate, select_rows
-from trm.inference.solve import choose, solve_grids
+from trm.inference.solve import choose, halting_for, solve_grids
 from trm.inference.votes import Votes, pass_at_k
 from trm.model import TinyRecursiveModel
 from trm.puzzles import KINDS, arc
@@ -44,8 +44,13 @@ def evaluate_checkpoint(
     steps: int | None = None,
     seed: int = 0,
     progress: bool = False,
+    max_steps: int | None = None,
+    halt: str = "both",
 ) -> dict:
-    """The report dict of ``trm eval`` (plain values, JSON-able)."""
+    """The report dict of ``trm eval`` (plain values, JSON-able). ``steps``: the fixed number
+    of the first measurement (default the model's maximum, the paper's number); ``max_steps``
+    and ``halt``: the adaptive measurement and the views (``trm.inference.solve.halting_for``).
+    """
     data = PuzzleDataset(data_dir, "test")
     meta = data.metadata
     if int(meta["seq_len"]) != model.cfg.seq_len or int(meta["vocab_size"]) != model.cfg.vocab_size:
@@ -70,23 +75,26 @@ def evaluate_checkpoint(
             halting_accuracy=m.get("q_halt_accuracy", 0.0),
         )
         if steps is None:
-            ada = evaluate(model, data, halting=Halting(), **run)
+            ada = evaluate(model, data, halting=halting_for(kind, None, max_steps, halt), **run)
             report.update(
                 adaptive_exact_accuracy=ada.get("exact_accuracy", 0.0),
                 adaptive_mean_steps=ada.get("steps", 0.0),
+                adaptive_halt=halt,
+                adaptive_max_steps=max_steps or model.cfg.max_supervision_steps,
             )
     if kind in KINDS and views > 1:
         rows = select_rows(data.num_examples, limit, seed)
         inputs = np.asarray(data.inputs[rows], np.int64)
         labels = np.asarray(data.labels[rows], np.int64)
+        halting = halting_for(kind, steps, max_steps, halt)
         report["views"] = _views_table(
-            model, kind, inputs, labels, views, batch_size, steps, seed, progress
+            model, kind, inputs, labels, views, batch_size, halting, seed, progress
         )
     return report
 
 
 def _views_table(
-    model, kind, inputs, labels, views, batch_size, steps, seed, progress
+    model, kind, inputs, labels, views, batch_size, halting, seed, progress
 ) -> list[dict]:
     """Verified and exact accuracy of the returned answer for K = 1, 2, 4, ... views."""
     questions, _ = KINDS[kind].decode_answers(inputs)
@@ -103,7 +111,7 @@ def _views_table(
             kind,
             questions,
             views=views,
-            steps=steps,
+            halting=halting,
             batch_size=batch_size,
             seed=seed,
             progress=bar,

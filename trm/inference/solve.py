@@ -10,9 +10,11 @@ ARC, which votes instead, is in ``trm.inference.arc``.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 
 from trm.act import Halting, stream
 from trm.errors import TrmError
@@ -63,6 +65,43 @@ def view_symmetries(kind: str, views: int, seed: int = 0) -> list[Symmetry]:
     if views < 1:
         raise TrmError(f"--views must be at least 1, got {views}")
     return KINDS[kind].view_symmetries(views, seed)
+
+
+HALT_MODES = ("head", "rules", "both")
+
+
+def rules_check(kind: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None:
+    """The ``Halting.is_done`` test "the answer passes the rules" for ``kind`` (None for ARC,
+    which has no rules, or an unknown kind): question and answer tokens (b, L) -> (b,) bool,
+    checked on the host."""
+    module = KINDS.get(kind)
+    if module is None or not module.HAS_RULES:  # ARC, or a dataset of no known kind
+        return None
+
+    def is_done(inputs: torch.Tensor, answers: torch.Tensor) -> torch.Tensor:
+        questions, _ = module.decode_answers(inputs.cpu().numpy())
+        grids, ok = module.decode_answers(answers.cpu().numpy())
+        return torch.from_numpy(module.verify_batch(questions, grids) & ok).to(answers.device)
+
+    return is_done
+
+
+def halting_for(
+    kind: str, steps: int | None = None, max_steps: int | None = None, halt: str = "both"
+) -> Halting:
+    """When a puzzle stops: ``steps`` N runs exactly N supervision steps; otherwise up to
+    ``max_steps`` (default the model's trained maximum; more is allowed) with ``halt``:
+    ``head`` (the halting head says so), ``rules`` (the answer passes the rules) or ``both``
+    (whichever comes first). Kinds without rules (ARC) use the head."""
+    if halt not in HALT_MODES:
+        raise TrmError(f"--halt must be one of {', '.join(HALT_MODES)}, got {halt!r}")
+    if steps is not None:
+        if max_steps is not None:
+            raise TrmError("give either --steps (exactly N) or --max-steps (up to N), not both")
+        return Halting.from_steps(steps)
+    check = rules_check(kind) if halt != "head" else None
+    adaptive = halt != "rules" or check is None
+    return Halting(max_steps=max_steps, adaptive=adaptive, is_done=check)
 
 
 def solve_grids(

@@ -28,6 +28,7 @@ SIZE = 30  # canvas side
 SEQ_LEN = SIZE * SIZE
 EOS = 1
 COLOUR_OFFSET = 2  # token id of colour 0
+HAS_RULES = False  # verify() checks an answer by the rules (ARC: no rules, None)
 VOCAB_SIZE = 12  # PAD, EOS, 10 colours
 SEPARATOR = "|||"
 

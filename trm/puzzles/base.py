@@ -47,6 +47,7 @@ class PuzzleKind(Protocol):
     """
 
     NAME: str
+    HAS_RULES: bool  # verify() and verify_batch() check answers (ARC: None)
     VOCAB_SIZE: int  # token ids 0..VOCAB_SIZE-1, PAD = 0
     SEQ_LEN: int  # tokens per question of the shipped recipes
 

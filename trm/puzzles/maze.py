@@ -23,6 +23,7 @@ from trm.puzzles.base import PuzzleError, Symmetry, dihedral_symmetry
 NAME = "maze"
 CHARSET = "# SGo"
 WALL, OPEN, START, GOAL, PATH = range(5)
+HAS_RULES = True  # verify() checks an answer by the rules (ARC: no rules, None)
 VOCAB_SIZE = 6  # PAD + the 5 characters
 SIDE = 30
 SEQ_LEN = SIDE * SIDE

@@ -18,6 +18,7 @@ from trm.puzzles.sudoku_solver import (  # noqa: F401 (re-exported)
 )
 
 NAME = "sudoku"
+HAS_RULES = True  # verify() checks an answer by the rules (ARC: no rules, None)
 VOCAB_SIZE = 11
 SEQ_LEN = 81
 CHARSET = ".123456789"  # a cell's character by digit (0 = blank)
