@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from test_train import metrics, tiny_cfg
+from test_train import TINY, metrics, tiny_cfg
 from tiny_data import reverse_task
 
 from trm.data import Curriculum, PuzzleDataset, TrainSampler
@@ -103,3 +103,49 @@ def test_bad_recipe_options_are_one_line_errors(tmp_path, override, message):
     cfg = tiny_cfg(tmp_path, tmp_path / "run", override)
     with pytest.raises(TrmError, match=message):
         check_recipe_options(cfg)
+
+
+def _tool(name: str):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "tools" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_time_to_accuracy_and_steps_tools_write_tables_and_plots(tmp_path):
+    data = reverse_task(tmp_path / "data", n_train=64, n_test=16)
+    recipe = tmp_path / "tiny.yaml"
+    recipe.write_text("log_every_steps: 1\n")
+    tta = _tool("time_to_accuracy")
+    args = [
+        "--data", str(data), "--budget", "1e9", "--seeds", "0", "1", "--points", "2",
+        "--eval-limit", "8", "--recipe", f"plain={recipe}",
+        "--recipe", f"fast={recipe} grad_clip=1.0 depth_schedule=[[0.5,1,1]]",
+        "--set", *TINY, "global_batch_size=8", "--runs", str(tmp_path / "runs"),
+        "--out", str(tmp_path / "docs"), "--name", "tta",
+    ]  # fmt: skip
+    tta.main(args)
+    report = json.loads((tmp_path / "docs" / "tta.json").read_text())
+    assert [(r["recipe"], r["seed"]) for r in report["runs"]] == [
+        ("plain", 0), ("plain", 1), ("fast", 0), ("fast", 1)
+    ]  # fmt: skip
+    assert all(len(r["evals"]) == 2 for r in report["runs"])
+    fast = report["runs"][2]
+    assert fast["steps"] > report["runs"][0]["steps"]  # shallow early steps: more per budget
+    assert (tmp_path / "docs" / "tta.png").stat().st_size > 0
+    tta.main(args)  # finished runs are read back, not trained again
+    again = json.loads((tmp_path / "docs" / "tta.json").read_text())
+    assert again["runs"][0]["evals"] == report["runs"][0]["evals"]
+    steps = _tool("steps_vs_accuracy")
+    run = tmp_path / "runs" / "plain-s0" / "inference"
+    steps.main([str(run), str(data), "--max-steps", "1", "3", "--halt", "fixed", "head",
+                "--out", str(tmp_path / "docs"), "--name", "steps"])  # fmt: skip
+    rows = json.loads((tmp_path / "docs" / "steps.json").read_text())
+    assert [(r["halt"], r["max_steps"]) for r in rows] == [
+        ("fixed", 1), ("fixed", 3), ("head", 1), ("head", 3)
+    ]  # fmt: skip
+    assert rows[1]["mean_steps"] == 3.0 and rows[3]["mean_steps"] <= 3.0

@@ -36,7 +36,7 @@ def run_config(recipe: str, overrides: list[str], data: str, seed: int, run_dir:
     )
     steps = max(args.points, round(args.budget / per_step))
     cfg.max_steps = steps
-    cfg.eval_every_steps = max(1, steps // args.points)
+    cfg.eval_every_steps = max(1, -(-steps // args.points))  # ceil: exactly `points` evals
     cfg.checkpoint_every_steps = cfg.eval_every_steps
     cfg.eval_limit = args.eval_limit
     cfg.lr_warmup_steps = min(cfg.lr_warmup_steps, max(1, steps // 10))
