@@ -236,3 +236,16 @@ def test_numba_and_python_backends_agree():
     slow, fast = probe(True), probe(False)
     assert (slow.pop("backend"), fast.pop("backend")) == ("python", "numba")
     assert slow == fast
+
+
+def test_singles_rounds():
+    answer = sudoku.parse(
+        "583427169974136528216859374792364851351298746648715293865971432137642985429583617"
+    )
+    one_blank = answer.copy()
+    one_blank[4, 4] = 0
+    assert sudoku.singles_rounds(answer) == 0
+    assert sudoku.singles_rounds(one_blank) == 1
+    # the first quoted Sudoku-Extreme row needs guesses: singles get stuck
+    hard = "4.....8.5.3..........7......2.....6.....8.4......1.......6.3.7.5..2.....1.4......"
+    assert sudoku.singles_rounds(sudoku.parse(hard)) is None

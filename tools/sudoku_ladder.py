@@ -119,7 +119,12 @@ def main(argv: list[str] | None = None) -> None:
         path = out / "csv" / f"g{givens}.csv"
         _write_csv(path, f"ladder_{givens}", questions, held.answers)
         _eval_dataset(path, out / f"g{givens}")
-        print(f"g{givens}: {len(held)} puzzles -> {out / f'g{givens}'}")
+        solved = [sudoku.singles_rounds(q) for q in questions]
+        rounds = [r for r in solved if r is not None]
+        print(
+            f"g{givens}: {len(held)} puzzles -> {out / f'g{givens}'}; singles alone solve "
+            f"{len(rounds) / len(solved):.1%} (mean {np.mean(rounds):.1f} rounds)"
+        )
     for name, (file, count) in HARD_LISTS.items():
         _eval_dataset(data / file, out / name, test_count=count)
         print(f"{name}: {count or 'all'} puzzles of {file} -> {out / name}")

@@ -297,3 +297,31 @@ def solution_invariant(answers: np.ndarray) -> np.ndarray:
 def difficulty(inputs: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Tokens (N, 81) -> (N,) difficulty for curricula: the number of blank cells."""
     return (np.asarray(inputs) == encode(np.zeros((9, 9), np.uint8))[0]).sum(axis=-1)
+
+
+def singles_rounds(grid: np.ndarray) -> int | None:
+    """Rounds of naked and hidden singles (every single of a round placed at once) that solve
+    ``grid`` (9, 9), or None when singles alone get stuck (the puzzle needs more reasoning)."""
+    g = np.asarray(grid, np.int64).reshape(81).copy()
+    units = _UNIT_INDEX  # (27, 9) cell indices
+    cell_units = [np.flatnonzero((units == k).any(axis=1)) for k in range(81)]
+    rounds = 0
+    while (g == 0).any():
+        seen = np.zeros((27, 10), bool)
+        np.put_along_axis(seen, g[units], True, axis=1)
+        cand = np.ones((81, 10), bool)
+        cand[:, 0] = False
+        for k in range(81):
+            cand[k] &= ~seen[cell_units[k]].any(axis=0) if g[k] == 0 else False
+        place = np.zeros(81, np.int64)
+        naked = cand.sum(axis=1) == 1
+        place[naked] = cand[naked].argmax(axis=1)
+        in_unit = cand[units]  # (27, 9, 10): unit, position, digit
+        only = in_unit.sum(axis=1) == 1  # (27, 10): digit d has one spot in the unit
+        for u, d in zip(*np.nonzero(only)):
+            place[units[u, in_unit[u, :, d].argmax()]] = d
+        if not place.any():
+            return None
+        g = np.where(place > 0, place, g)
+        rounds += 1
+    return rounds
