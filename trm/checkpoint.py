@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -54,13 +55,27 @@ def save_training_state(run_dir: Path, state: dict[str, Any]) -> None:
 
 
 def load_training_state(run_dir: Path) -> dict[str, Any]:
+    """The saved state, read with ``weights_only=True``: tensors and plain values only.
+
+    Never unpickles an object, so a crafted checkpoint cannot run code; anything else in the
+    file is refused with one line.
+    """
     path = Path(run_dir) / CHECKPOINT
     if not path.is_file():
         raise TrmError(f"{run_dir}: no {CHECKPOINT} to resume from")
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
+        with warnings.catch_warnings():  # a foreign pickle protocol warns before it is refused
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise TrmError(f"{path}: cannot read checkpoint ({type(e).__name__})") from None
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise TrmError(
+            f"{path}: not a trm checkpoint of plain tensors; refused ({reason[:120]})"
+        ) from None
+    keys = ("step", "model", "adam", "sampler", "generator")
+    if not isinstance(state, dict) or any(k not in state for k in keys):
+        raise TrmError(f"{path}: not a trm training checkpoint (expected keys {', '.join(keys)})")
+    return state
 
 
 def save_inference(
