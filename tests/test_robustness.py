@@ -94,3 +94,93 @@ def test_real_checkpoint_loads_without_pickle(tiny_run):
     _, run = tiny_run
     state = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)
     assert state["step"] == 2
+
+
+# --- item 2: a run directory that holds a run is not overwritten ---------------------------
+
+
+def test_existing_run_is_refused_unless_overwrite(tmp_path, tiny_run, capsys):
+    data, _ = tiny_run
+    run = tmp_path / "A"
+    argv = ["train", f"data_path={data}", f"run_dir={run}", *TINY, "--no-progress"]
+    assert run_cli(argv, capsys)[0] == 0
+    before = (run / "metrics.jsonl").read_text()
+    code, _, err = run_cli(argv, capsys)
+    assert code == 2 and "--overwrite" in one_line(err) and "--resume" in err
+    assert (run / "metrics.jsonl").read_text() == before
+    assert run_cli([*argv, "--overwrite"], capsys)[0] == 0
+    steps = [int(ln.split('"step": ')[1].split(",")[0]) for ln in before.splitlines()]
+    after = (run / "metrics.jsonl").read_text()
+    assert [int(ln.split('"step": ')[1].split(",")[0]) for ln in after.splitlines()] == steps
+
+
+# --- item 9: resume says where, config with --resume, progress bar, DDP flag, wandb -------
+
+
+def test_resume_reports_where_and_refuses_a_config_file(tmp_path, tiny_run, capsys):
+    data, _ = tiny_run
+    run = tmp_path / "R"
+    base = ["train", f"data_path={data}", f"run_dir={run}", *TINY, "--no-progress"]
+    assert run_cli(base, capsys)[0] == 0
+    code, _, err = run_cli(["train", "--resume", run, "max_steps=3", "--no-progress"], capsys)
+    assert code == 0, err
+    assert f"resumed {run} at step 2 of 3" in err and "max_steps=3" in err
+    code, _, err = run_cli(["train", "configs/sudoku_mlp.yaml", "--resume", run], capsys)
+    assert code == 2 and "saved config" in one_line(err)
+
+
+def test_progress_bar_never_shows_nan(tmp_path, tiny_run, capsys):
+    from trm.train import train
+
+    data, _ = tiny_run
+    extra = ["log_every_steps=1", "model.max_supervision_steps=8", "max_steps=3"]
+    cfg = load_config(None, [f"data_path={data}", f"run_dir={tmp_path / 'p'}", *TINY, *extra])
+    train(cfg, progress=True)
+    err = capsys.readouterr().err
+    assert "loss=" in err and "nan" not in err
+
+
+def _flag_worker(rank: int, port: int, out: str) -> None:
+    import torch
+    import torch.distributed as dist
+
+    from trm.runtime import Runtime
+    from trm.train import _any_rank
+
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+    rt = Runtime(torch.device("cpu"), rank, 2)
+    flag = torch.tensor(rank == 1)  # only rank 1 saw a NaN
+    Path(out, str(rank)).write_text(str(_any_rank(flag, rt)))
+    dist.destroy_process_group()
+
+
+def test_nan_flag_is_agreed_by_all_ranks(tmp_path):
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(_flag_worker, args=(port, str(tmp_path)), nprocs=2)
+    assert (tmp_path / "0").read_text() == (tmp_path / "1").read_text() == "True"
+
+
+def test_wandb_resume_continues_the_same_run(tmp_path, monkeypatch):
+    import sys
+    import types
+
+    from trm.config import TrainConfig
+    from trm.metrics_log import MetricsLog
+
+    calls = []
+    fake = types.SimpleNamespace(init=lambda **kw: calls.append(kw), log=lambda *a, **k: None)
+    monkeypatch.setitem(sys.modules, "wandb", fake)
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    cfg = TrainConfig(logger="wandb")
+    MetricsLog(tmp_path, cfg, None, True)
+    MetricsLog(tmp_path, cfg, 5, True)  # --resume
+    (tmp_path / "other").mkdir()
+    MetricsLog(tmp_path / "other", cfg, None, True)  # another run: another id
+    assert calls[0]["id"] and calls[1]["id"] == calls[0]["id"]
+    assert calls[1]["resume"] == "allow" and calls[2]["id"] != calls[0]["id"]

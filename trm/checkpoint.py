@@ -9,6 +9,7 @@ interrupted save leaves the previous checkpoint intact.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import warnings
 from pathlib import Path
@@ -22,11 +23,14 @@ from safetensors.torch import load_file, save_file
 from trm.config import TrainConfig, load_config, to_yaml
 from trm.errors import TrmError
 from trm.model import TinyRecursiveModel
+from trm.safe_io import check_writable_dir
 
 CHECKPOINT = "checkpoint.pt"
 INFERENCE = "inference"
 WEIGHTS = "model.safetensors"
 CONFIG = "config.yaml"
+METRICS = "metrics.jsonl"
+WANDB_ID = "wandb_id.txt"  # the wandb run id, so that --resume continues the same wandb run
 
 
 def atomic_write(path: Path, write) -> None:
@@ -47,6 +51,33 @@ def atomic_write(path: Path, write) -> None:
 
 def write_text_atomic(path: Path, text: str) -> None:
     atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+
+
+RUN_FILES = (CONFIG, METRICS, CHECKPOINT, INFERENCE, WANDB_ID)  # what a run writes
+
+
+def check_new_run_dir(run_dir: Path, overwrite: bool) -> None:
+    """Refuse a directory that already holds a run, unless ``overwrite`` (then clear it later).
+
+    Reads only, so every rank can call it before any rank writes (they all agree).
+    """
+    check_writable_dir(run_dir, "run directory")
+    held = [name for name in RUN_FILES if (run_dir / name).exists()]
+    if held and not overwrite:
+        raise TrmError(
+            f"{run_dir} already holds a run ({', '.join(held)}): continue it with "
+            f"`trm train --resume {run_dir}`, pick another run_dir, or pass --overwrite"
+        )
+
+
+def clear_run_dir(run_dir: Path) -> None:
+    """Delete the files of an earlier run in ``run_dir`` (``--overwrite``); others stay."""
+    for name in RUN_FILES:
+        path = run_dir / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
 
 
 def save_training_state(run_dir: Path, state: dict[str, Any]) -> None:

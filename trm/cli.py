@@ -24,7 +24,18 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a model from a YAML config")
     p.add_argument("config", nargs="?", help="recipe YAML under configs/")
     p.add_argument("overrides", nargs="*", help="key=value overrides (e.g. global_batch_size=64)")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue a run exactly where it stopped")
+    p.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        help="continue a run exactly where it stopped, with its saved config (no CONFIG; "
+        "key=value overrides apply on top)",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start afresh in a run_dir that already holds a run (its checkpoint, metrics "
+        "and inference weights are deleted); without it such a run_dir is refused",
+    )
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -60,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
                     args.resume,
                     args.print_config,
                     progress=not args.no_progress,
+                    overwrite=args.overwrite,
                 )
             except Interrupted as e:
                 print(f"trm: {e}", file=sys.stderr)

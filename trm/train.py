@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import signal
+import sys
 import time
 from contextlib import nullcontext
 from datetime import datetime
@@ -20,6 +21,8 @@ from trm.act import Carry, initial_carry, supervision_step
 from trm.checkpoint import (
     CHECKPOINT,
     INFERENCE,
+    check_new_run_dir,
+    clear_run_dir,
     load_training_state,
     save_inference,
     save_training_state,
@@ -34,8 +37,10 @@ from trm.metrics_log import MetricsLog
 from trm.model import TinyRecursiveModel
 from trm.optim import EMA, AdamATan2, learning_rate, sign_sgd_rows
 from trm.runtime import Runtime, setup_runtime, teardown_runtime
+from trm.safe_io import check_writable_dir
 
 KIND_BY_VOCAB = {11: "sudoku", 6: "maze", 12: "arc"}
+POSTFIX = (("loss", "lm_loss"), ("acc", "accuracy"), ("exact", "exact_accuracy"))
 
 
 class Interrupted(Exception):
@@ -136,32 +141,48 @@ def train(
     resume_dir: str | None = None,
     progress: bool = True,
     stop_at_step: int = 0,
+    overwrite: bool = False,
 ) -> Path:
     """Train (or resume) a run; returns the run directory.
 
     ``stop_at_step`` > 0 saves a checkpoint and raises ``Interrupted`` once that step is done,
-    as a signal would (for sessions shorter than the run).
+    as a signal would (for sessions shorter than the run). A new run refuses a ``run_dir``
+    that holds one, unless ``overwrite``.
     """
     # --- setup --------------------------------------------------------------------------
     rt = setup_runtime(cfg.device, cfg.bf16, cfg.threads)
     try:
-        return _train(cfg, rt, config_path, resume_dir, progress, stop_at_step)
+        return _train(cfg, rt, config_path, resume_dir, progress, stop_at_step, overwrite)
     finally:
         teardown_runtime()
 
 
 def _train(
-    cfg: TrainConfig, rt: Runtime, config_path, resume_dir, progress, stop_at_step=0
+    cfg: TrainConfig,
+    rt: Runtime,
+    config_path,
+    resume_dir,
+    progress,
+    stop_at_step=0,
+    overwrite=False,
 ) -> Path:
+    run_dir = Path(resume_dir) if resume_dir else prepare_run_dir(cfg, config_path)
+    if resume_dir:
+        check_writable_dir(run_dir, "run directory")
+    else:
+        check_new_run_dir(run_dir, overwrite)
+        if rt.world_size > 1:
+            torch.distributed.barrier()  # every rank has checked before rank 0 writes
     train_data = PuzzleDataset(cfg.data_path, "train")
     test_data = (
         PuzzleDataset(cfg.data_path, "test") if (Path(cfg.data_path) / "test").is_dir() else None
     )
     fill_from_data(cfg, train_data)
-    run_dir = Path(resume_dir) if resume_dir else prepare_run_dir(cfg, config_path)
     steps_total = total_steps(cfg, train_data)
     B, b = cfg.global_batch_size, cfg.global_batch_size // rt.world_size
     if rt.is_main:
+        if overwrite and not resume_dir:
+            clear_run_dir(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         write_text_atomic(run_dir / "config.yaml", to_yaml(cfg))
 
@@ -192,6 +213,8 @@ def _train(
             carry = Carry.from_state_dict(
                 {k: v.to(rt.device) for k, v in state["carry"][rt.rank].items()}
             )
+        if rt.is_main:
+            print(f"trm: resumed {run_dir} at step {step} of {steps_total}", file=sys.stderr)
     log = MetricsLog(run_dir, cfg, step if resume_dir else None, rt.is_main)
 
     def checkpoint() -> None:
@@ -248,7 +271,8 @@ def _train(
     stop = {"signal": None}
 
     def check_finite() -> None:
-        if bool(bad_loss):  # the only host read of the loss flag: at log and checkpoint steps
+        # the only host read of the loss flag (at log and checkpoint steps), agreed by all ranks
+        if _any_rank(bad_loss, rt):
             raise TrmError(
                 f"the loss became NaN or infinite before step {step}; stopped. The last good "
                 f"checkpoint (step {last_good}) is kept in {run_dir / CHECKPOINT}"
@@ -267,6 +291,7 @@ def _train(
         total=steps_total, initial=step, disable=not (progress and rt.is_main), dynamic_ncols=True
     )
     sums: dict[str, torch.Tensor] = {}
+    shown: dict[str, float] = {}  # the progress bar's last known loss and accuracies
     bad_loss = torch.zeros((), dtype=torch.bool, device=rt.device)
     last_good, t_last, step_last = step, time.perf_counter(), step
     try:
@@ -310,10 +335,11 @@ def _train(
                 values["lr"] = lr
                 values["sample_steps_per_s"] = B * (step - step_last) / max(now - t_last, 1e-9)
                 log.log(step, {f"train/{k}": v for k, v in values.items()})
+                shown.update(  # accuracies only when some slot halted: else the last known
+                    {k: values[k] for k in ("lm_loss", "accuracy", "exact_accuracy") if k in values}
+                )
                 bar.set_postfix(
-                    loss=f"{values['lm_loss']:.3f}",
-                    acc=f"{values.get('accuracy', float('nan')):.3f}",
-                    exact=f"{values.get('exact_accuracy', float('nan')):.3f}",
+                    {short: f"{shown[k]:.3f}" for short, k in POSTFIX if k in shown},
                     sps=f"{values['sample_steps_per_s']:.1f}",
                 )
                 sums, t_last, step_last = {}, now, step
@@ -330,7 +356,7 @@ def _train(
             if step == stop_at_step:
                 stop["signal"] = "stop_at_step"
             if stop["signal"] is not None:
-                if not bool(bad_loss):
+                if not _any_rank(bad_loss, rt):
                     checkpoint()
                     evaluate_and_export(run_eval=False)  # the inference weights of this step
                 raise Interrupted(
@@ -344,6 +370,17 @@ def _train(
         for s, h in old_handlers.items():
             signal.signal(s, h)
     return run_dir
+
+
+def _any_rank(flag: torch.Tensor, rt: Runtime) -> bool:
+    """True on every rank when ``flag`` is set on any rank (a collective under DDP)."""
+    if rt.world_size == 1:
+        return bool(flag)
+    import torch.distributed as dist
+
+    v = flag.to(torch.int32).reshape(1)
+    dist.all_reduce(v, op=dist.ReduceOp.MAX)
+    return bool(v.item())
 
 
 def _gather(obj: list, rt: Runtime) -> list:
@@ -373,24 +410,39 @@ def train_from_cli(
     resume: str | None,
     print_config: bool,
     progress: bool = True,
+    overwrite: bool = False,
 ) -> int:
-    """``trm train``: load the config (or the run's saved one when resuming) and train."""
+    """``trm train``: load the config (or the run's saved one when resuming) and train.
+
+    ``--resume DIR`` continues with the config saved in DIR; ``key=value`` overrides apply on
+    top of it (and are named in the resume message). A CONFIG file with ``--resume`` is an
+    error: the run's own config is the one that resumes exactly.
+    """
     if config_path and "=" in config_path and not Path(config_path).exists():
         config_path, overrides = None, [config_path, *overrides]  # only overrides were given
     if resume:
+        if config_path:
+            raise TrmError(
+                f"--resume {resume} continues with that run's saved config; drop {config_path} "
+                "(key=value overrides still apply on top of the saved config)"
+            )
+        if overwrite:
+            raise TrmError("--resume continues a run and --overwrite replaces it: pick one")
         saved = Path(resume) / "config.yaml"
         if not saved.is_file():
             raise TrmError(f"{resume}: not a run directory (no config.yaml)")
         cfg = load_config(saved, overrides)
+        if overrides:
+            print(f"trm: on top of {saved}: {' '.join(overrides)}", file=sys.stderr)
     else:
         cfg = load_config(config_path, overrides)
     if print_config:
-        print(to_yaml(cfg), end="")
+        print(to_yaml(cfg).rstrip("\n"))  # exactly one final newline
         return 0
     if not cfg.data_path:
         raise TrmError("data_path is not set: pass data_path=DIR (a dataset built by `trm build`)")
     if not math.isfinite(cfg.lr):
         raise TrmError("lr must be finite")
-    run_dir = train(cfg, config_path, resume, progress=progress)
+    run_dir = train(cfg, config_path, resume, progress=progress, overwrite=overwrite)
     print(f"run directory: {run_dir}")
     return 0
