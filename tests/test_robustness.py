@@ -1,4 +1,4 @@
-"""Issue 11: nothing lost (run dirs, temporaries), nothing executed (checkpoints), nothing silent."""
+"""Issue 11: nothing lost (run dirs, temporaries), nothing executed, nothing silent."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import pickle
 import stat
 from pathlib import Path
 
-import numpy as np
 import pytest
 from tiny_data import reverse_task
 
@@ -184,3 +183,65 @@ def test_wandb_resume_continues_the_same_run(tmp_path, monkeypatch):
     MetricsLog(tmp_path / "other", cfg, None, True)  # another run: another id
     assert calls[0]["id"] and calls[1]["id"] == calls[0]["id"]
     assert calls[1]["resume"] == "allow" and calls[2]["id"] != calls[0]["id"]
+
+
+# --- item 3: stale temporaries of a killed build are removed, nothing else -----------------
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_stale_build_temporaries_are_removed_safely(tmp_path):
+    import subprocess
+    import sys
+
+    dead = _dead_pid()
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        stale = tmp_path / f".ds.tmp-{dead}-abcd1234"
+        kept = [
+            tmp_path / f".ds.tmp-{live.pid}-abcd1234",  # a build still running
+            tmp_path / f".other.tmp-{dead}-abcd1234",  # another target
+            tmp_path / ".ds.tmp-notapid",  # not our pattern
+        ]
+        for d in [stale, *kept]:
+            d.mkdir()
+            (d / "x.npy").write_bytes(b"123")
+        reverse_task(tmp_path / "ds", n_train=8, n_test=2)
+        assert not stale.exists()
+        assert all(d.exists() for d in kept)
+        assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".ds")) == sorted(
+            d.name for d in kept if d.name.startswith(".ds")
+        )
+    finally:
+        live.kill()
+        live.wait()
+
+
+def test_checkpoint_temporaries_are_removed_too(tmp_path):
+    from trm.checkpoint import write_text_atomic
+
+    stale = tmp_path / f".config.yaml.tmp-{_dead_pid()}-k2j3h4"
+    stale.write_text("half")
+    write_text_atomic(tmp_path / "config.yaml", "a: 1\n")
+    assert [p.name for p in tmp_path.iterdir()] == ["config.yaml"]
+
+
+# --- item 10: built datasets get normal permissions ----------------------------------------
+
+
+def test_dataset_directories_follow_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        out = reverse_task(tmp_path / "ds", n_train=8, n_test=2)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o755
+    assert stat.S_IMODE((out / "train").stat().st_mode) == 0o755
+    assert stat.S_IMODE((out / "identifiers.json").stat().st_mode) == 0o644

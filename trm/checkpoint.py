@@ -23,7 +23,7 @@ from safetensors.torch import load_file, save_file
 from trm.config import TrainConfig, load_config, to_yaml
 from trm.errors import TrmError
 from trm.model import TinyRecursiveModel
-from trm.safe_io import check_writable_dir
+from trm.safe_io import check_writable_dir, default_mode, remove_stale_temps, temp_prefix
 
 CHECKPOINT = "checkpoint.pt"
 INFERENCE = "inference"
@@ -36,13 +36,12 @@ WANDB_ID = "wandb_id.txt"  # the wandb run id, so that --resume continues the sa
 def atomic_write(path: Path, write) -> None:
     """Call ``write(tmp_path)`` then rename the temporary file onto ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    remove_stale_temps(path, "tmp")  # left by a process killed while writing
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path, "tmp"), dir=path.parent)
     os.close(fd)
     try:
         write(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file normal permissions
+        os.chmod(tmp, default_mode())  # mkstemp creates 0600; give the file normal permissions
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
