@@ -7,6 +7,7 @@ import json
 import time
 
 from data_builders import arc, maze, sudoku
+from trm.safe_io import check_writable_dir
 
 BUILDERS = {"sudoku": sudoku, "maze": maze, "arc": arc}
 
@@ -23,6 +24,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build the dataset named by ``args.kind`` and print its summary."""
+    check_writable_dir(args.out, "dataset directory")  # before the work, not after it
     start = time.perf_counter()
     summary = BUILDERS[args.kind].build_from_args(args)
     summary["seconds"] = round(time.perf_counter() - start, 2)

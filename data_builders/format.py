@@ -26,7 +26,13 @@ from typing import Any
 
 import numpy as np
 
-from trm.safe_io import check_writable_dir, default_mode, remove_stale_temps, temp_prefix
+from trm.safe_io import (
+    check_writable_dir,
+    default_mode,
+    read_json,
+    remove_stale_temps,
+    temp_prefix,
+)
 
 FIELDS = ("inputs", "labels", "puzzle_identifiers", "puzzle_indices", "group_indices")
 SET_NAME = "all"
@@ -142,4 +148,4 @@ def write_dataset(
 
 def read_metadata(data_dir: str | os.PathLike, split: str = "train") -> dict[str, Any]:
     """The ``dataset.json`` of one split."""
-    return json.loads((Path(data_dir) / split / "dataset.json").read_text())
+    return read_json(Path(data_dir) / split / "dataset.json")

@@ -48,7 +48,7 @@ def tiny_run(tmp_path_factory) -> tuple[Path, Path]:
     from trm.train import train
 
     tmp = tmp_path_factory.mktemp("run")
-    data = reverse_task(tmp / "data", n_train=32, n_test=8)
+    data = reverse_task(tmp / "data", n_train=32, n_test=8, length=81)  # Sudoku-shaped
     cfg = load_config(None, [f"data_path={data}", f"run_dir={tmp / 'run'}", *TINY])
     return data, train(cfg, progress=False)
 
@@ -245,3 +245,100 @@ def test_dataset_directories_follow_the_umask(tmp_path):
     assert stat.S_IMODE(out.stat().st_mode) == 0o755
     assert stat.S_IMODE((out / "train").stat().st_mode) == 0o755
     assert stat.S_IMODE((out / "identifiers.json").stat().st_mode) == 0o644
+
+
+# --- item 4: bytes that are not UTF-8 are one line, exit 2 ---------------------------------
+
+BINARY = b"\xff\xfe\x00\x81garbage\n"
+
+
+@pytest.mark.parametrize("kind", ["sudoku", "maze", "arc"])
+def test_non_utf8_file_is_one_line(kind, tmp_path, capsys):
+    path = tmp_path / "bad.json"
+    path.write_bytes(BINARY)
+    code, _, err = run_cli(["solve", kind, "--file", path], capsys)
+    assert code == 2 and "not UTF-8" in one_line(err)
+
+
+def test_non_utf8_csv_and_corrupt_metadata_are_one_line(tmp_path, tiny_run, capsys):
+    csv = tmp_path / "bad.csv"
+    csv.write_bytes(b"source,question,answer,rating\n" + BINARY)
+    argv = ["build", "sudoku", "--source", csv, "--test-source", csv, "--out", tmp_path / "o"]
+    code, _, err = run_cli(argv, capsys)
+    assert code == 2 and "not UTF-8" in one_line(err)
+    data, run = tiny_run
+    broken = tmp_path / "data"
+    (broken / "test").mkdir(parents=True)
+    (broken / "test" / "dataset.json").write_text('{"vocab_size": 11,')
+    code, _, err = run_cli(["eval", run, broken], capsys)
+    assert code == 2 and "not valid JSON" in one_line(err)
+
+
+def test_resume_survives_a_torn_metrics_line(tmp_path):
+    from trm.config import TrainConfig
+    from trm.metrics_log import MetricsLog
+
+    (tmp_path / "metrics.jsonl").write_text('{"step": 1}\n{"step": 2}\n{"step": 3, "tr')
+    MetricsLog(tmp_path, TrainConfig(), 2, True)
+    assert (tmp_path / "metrics.jsonl").read_text() == '{"step": 1}\n{"step": 2}\n'
+
+
+# --- item 5: unwritable destinations fail before the work ----------------------------------
+
+
+def _never(*args, **kwargs):
+    raise AssertionError("the work started before the destination was checked")
+
+
+def test_unwritable_destinations_fail_first(tmp_path, tiny_run, capsys, monkeypatch):
+    import data_builders.sudoku
+    import trm.eval_report
+    import trm.solve_cli
+    import trm.train
+
+    data, run = tiny_run
+    blocker = tmp_path / "file"
+    blocker.write_text("a regular file")
+    under = blocker / "sub" / "x"
+    monkeypatch.setattr(data_builders.sudoku, "build", _never)
+    monkeypatch.setattr(trm.solve_cli, "load_checkpoint", _never)
+    monkeypatch.setattr(trm.eval_report, "evaluate_checkpoint", _never)
+    monkeypatch.setattr(trm.train, "PuzzleDataset", _never)
+    cases = [
+        ["build", "sudoku", "--source", "generate", "--count", "2", "--out", under],
+        ["train", f"data_path={data}", f"run_dir={under}", *TINY],
+        ["solve", "sudoku", "--trace", "--trace-png", f"{under}.png", "." * 81],
+        ["eval", run, data, "--views", "2", "--plot", f"{under}.png"],
+        ["eval", run, data, "--views", "2", "--plot", tmp_path],  # a directory
+    ]
+    for argv in cases:
+        code, _, err = run_cli(argv, capsys)
+        assert code == 2, (argv, err)
+        assert "cannot" in one_line(err)
+
+
+def test_eval_prints_its_results_before_a_failing_plot(tmp_path, tiny_run, capsys, monkeypatch):
+    import trm.eval_report
+
+    def fail(report, path):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(trm.eval_report, "write_plot", fail)
+    data, run = tiny_run
+    argv = ["eval", run, data, "--views", "2", "--plot", tmp_path / "p.png", "--limit", "4"]
+    code, out, err = run_cli(argv, capsys)
+    assert code == 2 and "Permission denied" in one_line(err)
+    assert "exact_accuracy" in out
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only directories")
+def test_read_only_directory_is_refused(tmp_path, tiny_run, capsys):
+    data, _ = tiny_run
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        code, _, err = run_cli(["train", f"data_path={data}", f"run_dir={ro / 'r'}", *TINY], capsys)
+        assert code == 2 and "not writable" in one_line(err)
+    finally:
+        ro.chmod(0o755)

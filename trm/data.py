@@ -10,7 +10,6 @@ position (pass, batch) is all that is needed to resume exactly.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ import numpy as np
 import torch
 
 from trm.errors import TrmError
+from trm.safe_io import read_json
 
 IGNORE_LABEL = -100
 FIELDS = ("inputs", "labels", "puzzle_identifiers", "puzzle_indices", "group_indices")
@@ -57,7 +57,7 @@ class PuzzleDataset:
                 f"{d}: not a trm dataset split (no dataset.json); build one with `trm build`"
             )
         self.root, self.split = Path(root), split
-        self.metadata = json.loads(meta_path.read_text())
+        self.metadata = read_json(meta_path)
         set_name = self.metadata.get("sets", ["all"])[0]
         arrays = {}
         for f in FIELDS:

@@ -18,11 +18,7 @@ class MetricsLog:
         if not enabled:
             return
         if resume_step is not None and self.path.exists():  # drop lines newer than the checkpoint
-            keep = [
-                ln
-                for ln in self.path.read_text().splitlines()
-                if json.loads(ln)["step"] <= resume_step
-            ]
+            keep = [ln for ln in self.path.read_text().splitlines() if _step(ln) <= resume_step]
             write_text_atomic(self.path, "".join(ln + "\n" for ln in keep))
         if cfg.logger == "wandb":
             self.wandb = _start_wandb(cfg, run_dir, resume_step is not None)
@@ -36,6 +32,14 @@ class MetricsLog:
             f.write(json.dumps({"step": step, **values}) + "\n")
         if self.wandb is not None:
             self.wandb.log(values, step=step)
+
+
+def _step(line: str) -> float:
+    """The step of a JSONL line; a line torn by a kill during its append counts as newest."""
+    try:
+        return json.loads(line)["step"]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        return float("inf")
 
 
 def _start_wandb(cfg: TrainConfig, run_dir: Path, resuming: bool):

@@ -7,25 +7,39 @@ directory, ``--trace-png``, ``--plot``) goes through here, so a bad path fails w
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 from trm.errors import TrmError
 
 
-def read_text(path: str | os.PathLike) -> str:
-    """The UTF-8 text of ``path``; a missing, unreadable or non-UTF-8 file is one line."""
+def read_text(path: str | os.PathLike, error: type[TrmError] = TrmError) -> str:
+    """The UTF-8 text of ``path``; a missing, unreadable or non-UTF-8 file raises ``error``."""
     p = Path(path)
     try:
         return p.read_text(encoding="utf-8")
     except UnicodeDecodeError as e:
-        raise TrmError(f"{p}: not UTF-8 text (byte {e.start}: {e.object[e.start]:#04x})") from None
+        raise error(
+            f"{p}: not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start})"
+        ) from None
     except IsADirectoryError:
-        raise TrmError(f"{p}: is a directory, not a file") from None
+        raise error(f"{p}: is a directory, not a file") from None
     except OSError as e:
-        raise TrmError(f"{p}: cannot read ({e.strerror})") from None
+        raise error(f"{p}: cannot read ({e.strerror})") from None
+
+
+def read_json(path: str | os.PathLike, error: type[TrmError] = TrmError) -> Any:
+    """The JSON value in ``path``; unreadable or invalid JSON raises ``error`` (one line)."""
+    try:
+        return json.loads(read_text(path, error))
+    except json.JSONDecodeError as e:
+        raise error(
+            f"{path}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})"
+        ) from None
 
 
 def check_writable_dir(path: str | os.PathLike, what: str = "output directory") -> Path:

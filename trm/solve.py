@@ -28,6 +28,7 @@ from trm.errors import TrmError
 from trm.model import TinyRecursiveModel
 from trm.puzzles import arc, maze, sudoku
 from trm.puzzles.base import Symmetry
+from trm.safe_io import read_json
 
 # --- shipped checkpoints -------------------------------------------------------------------
 
@@ -317,7 +318,7 @@ def trained_views(
     path = Path(data_path) / "identifiers.json"
     if not data_path or not path.is_file():
         return []
-    names = json.loads(path.read_text())
+    names = read_json(path)
     found = []
     for i, name in enumerate(names):
         if name == task_name or name.startswith(task_name + arc.SEPARATOR):

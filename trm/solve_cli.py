@@ -16,6 +16,7 @@ from tqdm import tqdm
 from trm.errors import TrmError
 from trm.puzzles import KINDS, arc
 from trm.puzzles.base import PuzzleError
+from trm.safe_io import check_writable_file, read_text
 
 SEQ_LEN = {"sudoku": 81, "maze": 900, "arc": 900}
 VOCAB = {"sudoku": 11, "maze": 6, "arc": 12}
@@ -130,10 +131,7 @@ def load_checkpoint(kind: str | None, checkpoint: str | None, config: str | None
 
 def _read_text(args: argparse.Namespace) -> tuple[str, str]:
     if args.file:
-        try:
-            return Path(args.file).read_text(), args.file
-        except OSError as e:
-            raise TrmError(f"{args.file}: cannot read ({e.strerror})") from None
+        return read_text(args.file), args.file
     if sys.stdin is None or sys.stdin.isatty():
         raise TrmError(
             f"no puzzle given: pass PUZZLE arguments, --file F, or pipe puzzles "
@@ -201,6 +199,8 @@ def run_solve(args: argparse.Namespace) -> int:
         from trm.trace import check_trace_args
 
         check_trace_args(args, len(puzzles))
+        if args.trace_png:
+            check_writable_file(args.trace_png, "--trace-png")
     model, cfg = load_checkpoint(args.kind, args.checkpoint, args.config, args.device)
     if tracing:
         from trm.trace import run_trace
@@ -284,6 +284,10 @@ def run_eval(args: argparse.Namespace) -> int:
     """``trm eval``: accuracy, halting, steps, views table (and plot) as text or JSON."""
     from trm.eval_report import evaluate_checkpoint, format_report, write_plot
 
+    if args.plot:  # checked before the evaluation, not after it
+        if args.views < 2:
+            raise TrmError("--plot needs a views table: pass --views K with K > 1")
+        check_writable_file(args.plot, "--plot")
     model, cfg = load_checkpoint(None, args.checkpoint, None, args.device)
     report = evaluate_checkpoint(
         model,
@@ -297,7 +301,11 @@ def run_eval(args: argparse.Namespace) -> int:
         progress=not args.json,
     )
     if args.plot:
-        write_plot(report, args.plot)
         report["plot"] = args.plot
-    print(json.dumps(report) if args.json else format_report(report))
+    print(json.dumps(report) if args.json else format_report(report), flush=True)
+    if args.plot:  # after the results: a failing plot never hides them
+        try:
+            write_plot(report, args.plot)
+        except OSError as e:
+            raise TrmError(f"{args.plot}: cannot write the plot ({e.strerror})") from None
     return 0

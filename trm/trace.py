@@ -321,7 +321,12 @@ def run_trace(args: argparse.Namespace, model: TinyRecursiveModel, puzzles: list
             print(format_trace(trace, color))
             print()
         if args.trace_png:
-            write_trace_png(trace, args.trace_png)
+            try:
+                write_trace_png(trace, args.trace_png)
+            except OSError as e:
+                raise TrmError(
+                    f"{args.trace_png}: cannot write the picture ({e.strerror})"
+                ) from None
     if args.trace_png and not args.json:
         print(f"wrote {args.trace_png}")
     return 0
