@@ -342,3 +342,45 @@ def test_read_only_directory_is_refused(tmp_path, tiny_run, capsys):
         assert code == 2 and "not writable" in one_line(err)
     finally:
         ro.chmod(0o755)
+
+
+# --- item 6: a row of spaces inside a maze is a row of open cells --------------------------
+
+
+def test_maze_rows_of_spaces_are_cells_and_empty_lines_separate(tmp_path):
+    import argparse
+
+    from trm.solve_cli import read_puzzles
+
+    one = "####\n#S #\n    \n##G#"  # row 3: all open
+    two = "S  G\n    \n    \n####"
+    path = tmp_path / "m.txt"
+    path.write_text(f"{one}\n\n{two}\r\n")
+    args = argparse.Namespace(kind="maze", puzzles=[], file=str(path))
+    grids = read_puzzles(args)
+    assert len(grids) == 2 and (grids[0][2] == 1).all() and (grids[1][1:3] == 1).all()
+
+
+# --- item 7: unsolvable Sudoku: the givens stay, and trm says there is no solution --------
+
+UNSOLVABLE = "12345678." + "........9" + "." * 63  # cell (1, 9) needs a 9, column 9 has one
+
+
+def test_unsolvable_sudoku_keeps_givens_and_says_so(tmp_path, capsys):
+    import torch
+    from tiny_data import tiny_config
+
+    from trm.model import TinyRecursiveModel
+    from trm.puzzles import sudoku
+    from trm.solve import solve_grids
+
+    torch.manual_seed(0)
+    model = TinyRecursiveModel(tiny_config()).eval()
+    bad, good = sudoku.parse(UNSOLVABLE), sudoku.parse("1" + "." * 80)
+    r_bad, r_good = solve_grids(model, "sudoku", [bad, good])
+    for q, r in ((bad, r_bad), (good, r_good)):
+        assert not r.verified and ((q == 0) | (r.answer == q)).all()
+    assert r_bad.solvable is False and r_good.solvable is True
+    assert r_bad.to_json(sudoku.to_line)["solvable"] is False
+    code, out, _ = run_cli(["solve", "sudoku", UNSOLVABLE], capsys)
+    assert code == 0 and "NO SOLUTION" in out and "1 2 3 | 4 5 6 | 7 8" in out

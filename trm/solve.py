@@ -197,6 +197,7 @@ class SolveResult:
     view_answers: list[np.ndarray] = field(default_factory=list, repr=False)
     view_verified: np.ndarray | None = field(default=None, repr=False)
     view_steps: np.ndarray | None = field(default=None, repr=False)
+    solvable: bool | None = None  # False: an exact solver proved the puzzle has no solution
 
     def to_json(self, render) -> dict:
         """A JSON-able dict; ``render`` turns a grid into text."""
@@ -208,6 +209,8 @@ class SolveResult:
             "views_agreeing": self.views_agreeing,
             "method": self.method,
         }
+        if self.solvable is not None:
+            d["solvable"] = self.solvable
         if self.attempts:
             d["answer"] = self.answer.tolist()
             d["attempts"] = [a.tolist() for a in self.attempts]
@@ -268,10 +271,25 @@ def solve_grids(
     back = np.stack([s.inverse(answers[:, v]) for v, s in enumerate(syms)], axis=1)  # (N, K, n, n)
     good = module.verify_batch(np.repeat(q, k, axis=0), back.reshape(len(q) * k, *q.shape[1:]))
     good = (good & ok).reshape(len(q), k)
-    return [
+    results = [
         _choose(back[i], good[i], run.steps.reshape(-1, k)[i], run.q_halt.reshape(-1, k)[i])
         for i in range(len(q))
     ]
+    for question, r in zip(q, results):
+        if not r.verified:
+            keep_givens(kind, question, r)
+    return results
+
+
+def keep_givens(kind: str, question: np.ndarray, result: SolveResult) -> None:
+    """An unverified answer keeps the question's givens (Sudoku digits; maze walls, S and G),
+    and says whether the puzzle has a solution at all (exact solver, BFS)."""
+    if kind == "sudoku":
+        result.answer = np.where(question > 0, question, result.answer).astype(np.uint8)
+        result.solvable = sudoku.count_solutions(question, 1) > 0
+    else:
+        result.answer = np.where(question != maze.OPEN, question, result.answer).astype(np.uint8)
+        result.solvable = maze.shortest_path_length(question) is not None
 
 
 def _choose(answers: np.ndarray, good: np.ndarray, steps: np.ndarray, q: np.ndarray) -> SolveResult:

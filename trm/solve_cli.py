@@ -47,7 +47,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--file",
         "-f",
-        help="Sudoku: one per line; Maze: grids separated by blank lines; ARC: task JSON",
+        help="Sudoku: one per line; Maze: grids separated by empty lines; ARC: task JSON",
     )
     p.add_argument("--checkpoint", "-c", help="checkpoint (default: the shipped one for the kind)")
     p.add_argument(
@@ -174,7 +174,7 @@ def _split_text(kind: str, text: str, source: str, file: str | None) -> list[tup
     if kind == "maze":
         blocks, start, cur = [], 0, []
         for n, line in enumerate(lines + [""]):
-            if line.strip():
+            if line.removesuffix("\r"):  # only an empty line separates: spaces are open cells
                 if not cur:
                     start = n
                 cur.append(line)
@@ -245,6 +245,8 @@ def run_solve(args: argparse.Namespace) -> int:
             how = (
                 "verified"
                 if r.verified
+                else "NO SOLUTION: the puzzle has none (exact solver); the model's attempt"
+                if r.solvable is False
                 else "NOT verified (majority answer)"
                 if r.views > 1
                 else "NOT verified"
