@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import stat
@@ -384,3 +385,73 @@ def test_unsolvable_sudoku_keeps_givens_and_says_so(tmp_path, capsys):
     assert r_bad.to_json(sudoku.to_line)["solvable"] is False
     code, out, _ = run_cli(["solve", "sudoku", UNSOLVABLE], capsys)
     assert code == 0 and "NO SOLUTION" in out and "1 2 3 | 4 5 6 | 7 8" in out
+
+
+# --- item 8: bounded counts, progress on a terminal ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["solve", "sudoku", "--steps", "100000", "." * 81],
+        ["solve", "sudoku", "--views", "100000", "." * 81],
+        ["solve", "sudoku", "--batch-size", "0", "." * 81],
+        ["solve", "arc", "--adapt-steps", "10000000", "{}"],
+        ["eval", "ckpt", "data", "--steps", "0"],
+        ["eval", "ckpt", "data", "--limit", "-1"],
+        ["bench", "solve", "--count", "100000000000"],
+    ],
+)
+def test_counts_that_drive_loops_are_bounded(argv, capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(argv)
+    assert e.value.code == 2
+    assert "must be between" in capsys.readouterr().err
+
+
+class _Terminal:
+    """A stand-in stderr that says it is a terminal and keeps what is written."""
+
+    def __init__(self):
+        self.text = ""
+
+    def write(self, s):
+        self.text += s
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return True
+
+
+def test_progress_shows_on_a_terminal_but_not_with_json(monkeypatch, capsys):
+    import sys
+
+    puzzle = "4.....8.5.3..........7......2.....6.....8.4......1.......6.3.7.5..2.....1.4......"
+    for extra, shown in (([], True), (["--json"], False)):
+        term = _Terminal()
+        monkeypatch.setattr(sys, "stderr", term)
+        assert cli.main(["solve", "sudoku", "--views", "2", *extra, puzzle]) == 0
+        assert ("solve:" in term.text) == shown, term.text
+
+
+def test_arc_solving_shows_progress(monkeypatch):
+    import sys
+
+    import torch
+    from tiny_data import tiny_config
+
+    from trm.model import TinyRecursiveModel
+    from trm.puzzles import arc
+    from trm.solve import solve_arc_task
+
+    torch.manual_seed(0)
+    model = TinyRecursiveModel(tiny_config(vocab_size=12, seq_len=900)).eval()
+    grid = [[1, 2], [3, 4]]
+    pair = {"input": grid, "output": grid}
+    task = arc.parse(json.dumps({"train": [pair], "test": [{"input": grid}] * 2}))
+    term = _Terminal()
+    monkeypatch.setattr(sys, "stderr", term)
+    results = solve_arc_task(model, task, views=2, progress=True)
+    assert len(results) == 2 and "solve task" in term.text

@@ -66,7 +66,8 @@ def fit_embeddings(
     max_steps = model.cfg.max_supervision_steps
     try:
         y = z = None
-        for step in tqdm(range(steps), desc="adapt", disable=not progress, leave=False):
+        bar = tqdm(range(steps), desc="adapt", disable=None if progress else True, leave=False)
+        for step in bar:  # the bar shows on a terminal only
             if step % max_steps == 0:
                 y, z = model.initial_state(k * p, device, torch.float32)
             out = model(x, emb[view], y, z)

@@ -19,6 +19,7 @@ from trm.act import initial_carry
 from trm.config import TrainConfig
 from trm.data import Batch
 from trm.flops import training_flops
+from trm.limits import MAX_BATCH, MAX_COUNT, MAX_OPT_STEPS, bounded
 from trm.model import ModelConfig
 from trm.optim import EMA, AdamATan2
 from trm.runtime import setup_runtime
@@ -63,9 +64,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="measure training, solving or dataset-building speed")
     p.add_argument("what", choices=["train", "solve", "build"])
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
-    p.add_argument("--batch-size", type=int, default=0, help="batch (default: per case)")
     p.add_argument(
-        "--steps", type=int, default=0, help="timed steps (train; default 10 CPU, 50 CUDA)"
+        "--batch-size", type=bounded(0, MAX_BATCH), default=0, help="batch (default: per case)"
+    )
+    p.add_argument(
+        "--steps",
+        type=bounded(0, MAX_OPT_STEPS),
+        default=0,
+        help="timed steps (train; default 10 CPU, 50 CUDA)",
     )
     p.add_argument(
         "--case",
@@ -78,7 +84,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--kind", default="sudoku", choices=["sudoku", "maze", "arc"], help="solve: puzzle kind"
     )
-    p.add_argument("--count", type=int, default=0, help="solve: puzzles (default 1024)")
+    p.add_argument(
+        "--count", type=bounded(0, MAX_COUNT), default=0, help="solve: puzzles (default 1024)"
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
 
 

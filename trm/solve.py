@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 import trm
 from trm.arc_vote import Votes
@@ -386,14 +387,23 @@ def solve_arc_task(
     tokens = np.stack(
         [arc.encode(a.apply(i)) for i, _ in task.test for a in augs]
     )  # (tests * K, 900)
-    run = run_stream(
-        model,
-        tokens,
-        np.tile(ids, len(task.test)),
-        puzzle_rows=None if rows is None else rows.repeat(len(task.test), 1),
-        batch_size=batch_size,
-        steps=steps,
+    bar = tqdm(  # on stderr, only on a terminal
+        total=len(tokens),
+        desc=f"solve {task.name}",
+        unit="view",
+        disable=None if progress else True,
+        leave=False,
     )
+    with bar:
+        run = run_stream(
+            model,
+            tokens,
+            np.tile(ids, len(task.test)),
+            puzzle_rows=None if rows is None else rows.repeat(len(task.test), 1),
+            batch_size=batch_size,
+            steps=steps,
+            progress=bar,
+        )
     votes = Votes()
     results = []
     for t, (test_input, _) in enumerate(task.test):

@@ -14,6 +14,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from trm.errors import TrmError
+from trm.limits import MAX_BATCH, MAX_COUNT, MAX_OPT_STEPS, MAX_STEPS, MAX_VIEWS, bounded
 from trm.puzzles import KINDS, arc
 from trm.puzzles.base import PuzzleError
 from trm.safe_io import check_writable_file, read_text
@@ -28,13 +29,22 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("checkpoint", help="run directory, inference directory or model.safetensors")
     p.add_argument("data_dir", help="dataset built by `trm build`")
     p.add_argument(
-        "--views", type=int, default=1, help="symmetric views per puzzle (ARC: votes per input)"
+        "--views",
+        type=bounded(1, MAX_VIEWS),
+        default=1,
+        help="symmetric views per puzzle (ARC: votes per input)",
     )
     p.add_argument(
-        "--limit", type=int, default=0, help="evaluate a seeded random subset of N puzzles"
+        "--limit",
+        type=bounded(0, MAX_COUNT),
+        default=0,
+        help="evaluate a seeded random subset of N puzzles",
     )
     p.add_argument(
-        "--steps", type=int, default=None, help="fixed supervision steps (default: the maximum)"
+        "--steps",
+        type=bounded(1, MAX_STEPS),
+        default=None,
+        help=f"fixed supervision steps, at most {MAX_STEPS} (default: the maximum)",
     )
     p.add_argument("--plot", metavar="PNG", help="write accuracy against views as a PNG plot")
     _common(p)
@@ -56,16 +66,22 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         help="official arch YAML: --checkpoint is an official state dict",
     )
     p.add_argument(
-        "--views", type=int, default=1, help="symmetric views solved per puzzle (ARC default 8)"
+        "--views",
+        type=bounded(1, MAX_VIEWS),
+        default=1,
+        help="symmetric views solved per puzzle (ARC default 8)",
     )
     p.add_argument(
         "--steps",
-        type=int,
+        type=bounded(1, MAX_STEPS),
         default=None,
-        help="fixed supervision steps (default: adaptive halting)",
+        help=f"fixed supervision steps, at most {MAX_STEPS} (default: adaptive halting)",
     )
     p.add_argument(
-        "--adapt-steps", type=int, default=100, help="ARC: steps fitting a new task's embedding"
+        "--adapt-steps",
+        type=bounded(0, MAX_OPT_STEPS),
+        default=100,
+        help="ARC: steps fitting a new task's embedding",
     )
     p.add_argument(
         "--trace",
@@ -79,7 +95,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--batch-size", type=int, default=256, help="slots in the streaming batch")
+    p.add_argument(
+        "--batch-size",
+        type=bounded(1, MAX_BATCH),
+        default=256,
+        help="slots in the streaming batch",
+    )
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -223,8 +244,12 @@ def run_solve(args: argparse.Namespace) -> int:
             )
             _print_arc(task, results, args.json)
         return 0
-    bar = tqdm(
-        total=len(puzzles) * args.views, desc="solve", unit="view", disable=None, leave=False
+    bar = tqdm(  # on stderr, only on a terminal, never with --json
+        total=len(puzzles) * args.views,
+        desc="solve",
+        unit="view",
+        disable=True if args.json else None,
+        leave=False,
     )
     with bar:
         results = solve.solve_grids(
