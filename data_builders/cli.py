@@ -14,10 +14,15 @@ BUILDERS = {"sudoku": sudoku, "maze": maze, "arc": arc}
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register ``build`` and one sub-command per puzzle kind."""
-    build = subparsers.add_parser("build", help="build a puzzle dataset")
+    build = subparsers.add_parser(
+        "build",
+        help="build a puzzle dataset",
+        description="Build a puzzle dataset (written atomically); `trm build KIND --help`.",
+    )
     kinds = build.add_subparsers(dest="kind", required=True, metavar="{sudoku,maze,arc}")
     for name, module in BUILDERS.items():
-        p = kinds.add_parser(name, help=(module.__doc__ or "").strip().splitlines()[0])
+        about = (module.__doc__ or "").strip().splitlines()[0]
+        p = kinds.add_parser(name, help=about, description=about)
         module.add_arguments(p)
         p.add_argument("--json", action="store_true", help="print the summary as JSON")
 

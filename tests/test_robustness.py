@@ -455,3 +455,35 @@ def test_arc_solving_shows_progress(monkeypatch):
     monkeypatch.setattr(sys, "stderr", term)
     results = solve_arc_task(model, task, views=2, progress=True)
     assert len(results) == 2 and "solve task" in term.text
+
+
+# --- item 10: friction ---------------------------------------------------------------------
+
+
+def _help(argv, capsys) -> str:
+    with pytest.raises(SystemExit):
+        cli.main([*argv, "--help"])
+    return capsys.readouterr().out
+
+
+def test_help_is_per_kind_and_every_verb_has_a_description(capsys):
+    solve = _help(["solve"], capsys)
+    sudoku, maze = _help(["solve", "sudoku"], capsys), _help(["solve", "maze"], capsys)
+    assert len({solve, sudoku, maze}) == 3
+    assert "81 cells" in sudoku and "empty lines" in maze and "--adapt-steps" not in sudoku
+    assert "Measure speed" in _help(["bench"], capsys)
+    for verb in ("build", "train", "eval"):
+        text = _help([verb], capsys)
+        assert text.split("\n\n")[1].strip()[0].isupper(), text  # a description paragraph
+
+
+def test_print_config_ends_with_one_newline(capsys):
+    assert cli.main(["train", "configs/sudoku_cpu.yaml", "--print-config"]) == 0
+    out = capsys.readouterr().out
+    assert out.endswith("\n") and not out.endswith("\n\n")
+
+
+def test_readme_install_commands_agree():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    opening, install = readme.split("```")[1], readme.split("## Install")[1].split("```")[1]
+    assert '".[dev,fast]"' in opening and '".[dev,fast]"' in install

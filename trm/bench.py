@@ -61,7 +61,14 @@ CPU_DEFAULT = ["sudoku-mlp-paper", "small-mlp"]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("bench", help="measure training, solving or dataset-building speed")
+    p = sub.add_parser(
+        "bench",
+        help="measure training, solving or dataset-building speed",
+        description="Measure speed, printed and never asserted. train: optimiser steps of "
+        "random data (sample-steps/s, FLOP rate against this machine's matmul rate); solve: "
+        "puzzles/s with all supervision steps and with adaptive halting; build: dataset "
+        "build times.",
+    )
     p.add_argument("what", choices=["train", "solve", "build"])
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     p.add_argument(

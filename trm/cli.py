@@ -21,7 +21,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     build_cli.add_parser(sub)
 
-    p = sub.add_parser("train", help="train a model from a YAML config")
+    p = sub.add_parser(
+        "train",
+        help="train a model from a YAML config",
+        description="Train a model from a recipe YAML with key=value overrides, or continue a "
+        "run with --resume. A run directory holding a run is refused unless --resume or "
+        "--overwrite.",
+    )
     p.add_argument("config", nargs="?", help="recipe YAML under configs/")
     p.add_argument("overrides", nargs="*", help="key=value overrides (e.g. global_batch_size=64)")
     p.add_argument(

@@ -25,7 +25,12 @@ VOCAB = {"sudoku": 11, "maze": 6, "arc": 12}
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     """Register ``eval`` and ``solve`` on the ``trm`` subcommand parser."""
-    p = sub.add_parser("eval", help="accuracy of a checkpoint on a dataset's test split")
+    p = sub.add_parser(
+        "eval",
+        help="accuracy of a checkpoint on a dataset's test split",
+        description="Accuracy of a checkpoint on a dataset's test split: exact and token "
+        "accuracy, halting, steps, and accuracy against the number of views.",
+    )
     p.add_argument("checkpoint", help="run directory, inference directory or model.safetensors")
     p.add_argument("data_dir", help="dataset built by `trm build`")
     p.add_argument(
@@ -49,17 +54,42 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--plot", metavar="PNG", help="write accuracy against views as a PNG plot")
     _common(p)
 
-    p = sub.add_parser("solve", help="solve puzzles with a trained model")
-    p.add_argument("kind", choices=list(KINDS))
+    p = sub.add_parser(
+        "solve",
+        help="solve puzzles with a trained model",
+        description="Solve puzzles with a trained model; `trm solve KIND --help` for each kind.",
+    )
+    kinds = p.add_subparsers(dest="kind", required=True, metavar="{sudoku,maze,arc}")
+    for kind, (about, file_help) in SOLVE_KINDS.items():
+        _solve_options(kinds.add_parser(kind, help=about, description=about), kind, file_help)
+
+
+SOLVE_KINDS = {  # kind -> (what `trm solve KIND --help` says, what --file holds)
+    "sudoku": (
+        "Solve 9x9 Sudoku: 81 cells, '.' or '0' for blanks (spaces, '|', '-', '+' ignored). "
+        "Answers are checked by the rules; an unsolvable puzzle is reported as such.",
+        "one puzzle per line",
+    ),
+    "maze": (
+        "Solve 30x30 mazes drawn with '# SGo' (wall, open, start, goal, path): the shortest "
+        "path from S to G, checked by breadth-first search.",
+        "grids separated by empty lines (a line of spaces is a row of open cells)",
+    ),
+    "arc": (
+        "Solve ARC-AGI tasks given as JSON {train: [{input, output}], test: [{input}]}: votes "
+        "over --views augmented views (default 8); a task unseen in training gets a puzzle "
+        "embedding fitted on its demonstrations (--adapt-steps).",
+        "a task JSON file",
+    ),
+}
+
+
+def _solve_options(p: argparse.ArgumentParser, kind: str, file_help: str) -> None:
     p.add_argument(
         "puzzles", nargs="*", metavar="PUZZLE", help="puzzle text (default: --file or stdin)"
     )
-    p.add_argument(
-        "--file",
-        "-f",
-        help="Sudoku: one per line; Maze: grids separated by empty lines; ARC: task JSON",
-    )
-    p.add_argument("--checkpoint", "-c", help="checkpoint (default: the shipped one for the kind)")
+    p.add_argument("--file", "-f", help=file_help)
+    p.add_argument("--checkpoint", "-c", help=f"checkpoint (default: the shipped {kind} model)")
     p.add_argument(
         "--config",
         metavar="ARCH.yaml",
@@ -69,7 +99,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "--views",
         type=bounded(1, MAX_VIEWS),
         default=1,
-        help="symmetric views solved per puzzle (ARC default 8)",
+        help="symmetric views solved per puzzle" + (" (default 8)" if kind == "arc" else ""),
     )
     p.add_argument(
         "--steps",
@@ -81,15 +111,18 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "--adapt-steps",
         type=bounded(0, MAX_OPT_STEPS),
         default=100,
-        help="ARC: steps fitting a new task's embedding",
+        help="steps fitting a new task's embedding" if kind == "arc" else argparse.SUPPRESS,
+    )
+    trace_help = "show the answer after every supervision step (one view)"
+    p.add_argument(
+        "--trace", action="store_true", help=trace_help if kind != "arc" else argparse.SUPPRESS
     )
     p.add_argument(
-        "--trace",
-        action="store_true",
-        help="show the answer after every supervision step (one view; sudoku, maze)",
-    )
-    p.add_argument(
-        "--trace-png", metavar="FILE", help="draw the steps of --trace as a PNG (one puzzle)"
+        "--trace-png",
+        metavar="FILE",
+        help="draw the steps of --trace as a PNG (one puzzle)"
+        if kind != "arc"
+        else argparse.SUPPRESS,
     )
     _common(p)
 
