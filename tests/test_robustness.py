@@ -8,6 +8,7 @@ import pickle
 import stat
 from pathlib import Path
 
+import numpy as np
 import pytest
 from tiny_data import reverse_task
 
@@ -487,3 +488,22 @@ def test_readme_install_commands_agree():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     opening, install = readme.split("```")[1], readme.split("## Install")[1].split("```")[1]
     assert '".[dev,fast]"' in opening and '".[dev,fast]"' in install
+
+
+# --- the same faults elsewhere ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("override", ["log_every_steps=0", "checkpoint_every_steps=0", "epochs=0"])
+def test_config_counts_that_divide_or_loop_are_checked(override, capsys):
+    code, _, err = run_cli(["train", override, "--print-config"], capsys)
+    assert code == 2 and override.split("=")[0] in one_line(err)
+
+
+def test_dataset_arrays_never_unpickle(tmp_path, capsys):
+    from trm.data import PuzzleDataset
+    from trm.errors import TrmError
+
+    data = reverse_task(tmp_path / "ds", n_train=8, n_test=2)
+    np.save(data / "train" / "all__group_indices.npy", np.array([object()]), allow_pickle=True)
+    with pytest.raises(TrmError, match="all__group_indices.npy"):
+        PuzzleDataset(data, "train")

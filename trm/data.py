@@ -64,7 +64,11 @@ class PuzzleDataset:
             path = d / f"{set_name}__{f}.npy"
             if not path.is_file():
                 raise TrmError(f"{path}: missing dataset array")
-            arrays[f] = np.load(path, mmap_mode="r" if f in ("inputs", "labels") else None)
+            mode = "r" if f in ("inputs", "labels") else None
+            try:  # plain arrays only: a pickled object in a .npy is refused, never loaded
+                arrays[f] = np.load(path, mmap_mode=mode, allow_pickle=False)
+            except (ValueError, OSError) as e:
+                raise TrmError(f"{path}: not a readable dataset array ({e})") from None
         self.inputs, self.labels = arrays["inputs"], arrays["labels"]
         self.puzzle_identifiers = arrays["puzzle_identifiers"].astype(np.int32)
         self.puzzle_indices = arrays["puzzle_indices"].astype(np.int64)

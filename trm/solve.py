@@ -282,14 +282,19 @@ def solve_grids(
     return results
 
 
+def with_givens(kind: str, question: np.ndarray, answer: np.ndarray) -> np.ndarray:
+    """``answer`` with the question's givens put back (Sudoku digits; maze walls, S and G)."""
+    given = question > 0 if kind == "sudoku" else question != maze.OPEN
+    return np.where(given, question, answer).astype(np.uint8)
+
+
 def keep_givens(kind: str, question: np.ndarray, result: SolveResult) -> None:
-    """An unverified answer keeps the question's givens (Sudoku digits; maze walls, S and G),
-    and says whether the puzzle has a solution at all (exact solver, BFS)."""
+    """An unverified answer keeps the question's givens, and says whether the puzzle has a
+    solution at all (Sudoku: the exact solver; Maze: breadth-first search)."""
+    result.answer = with_givens(kind, question, result.answer)
     if kind == "sudoku":
-        result.answer = np.where(question > 0, question, result.answer).astype(np.uint8)
         result.solvable = sudoku.count_solutions(question, 1) > 0
     else:
-        result.answer = np.where(question != maze.OPEN, question, result.answer).astype(np.uint8)
         result.solvable = maze.shortest_path_length(question) is not None
 
 

@@ -83,7 +83,7 @@ def trace_grid(
     ``steps=None``: stop when the halting head says halt (``q_halt > 0``) or at the model's
     maximum; an int: exactly that many steps (as ``trm solve --steps``).
     """
-    from trm.solve import decode_answers
+    from trm.solve import decode_answers, with_givens
 
     if kind not in TRACE_KINDS:
         raise TrmError(f"--trace supports {' and '.join(TRACE_KINDS)}, not {kind}")
@@ -117,8 +117,8 @@ def trace_grid(
             y, z = out.y, out.z
             tokens = out.logits.argmax(-1).cpu().numpy()  # (1, L)
             answers, ok = decode_answers(kind, tokens)
-            answer = answers[0]
             verified = bool(module.verify_batch(q[None], answers)[0] and ok[0])
+            answer = answers[0] if verified else with_givens(kind, q, answers[0])  # as solve
             q_halt = float(out.q_halt[0])
             changed = int((answer != trace.previous(k - 1)).sum())
             trace.steps.append(TraceStep(k, answer, _sigmoid(q_halt), verified, changed))
