@@ -145,6 +145,36 @@ def _resolve_csvs(source: str, test_source: str | None) -> tuple[Path, Path]:
     )
 
 
+def _read_sources(source, test_source, count, test_count, size, min_path, seed, skip, progress):
+    """(train questions, answers, test questions, answers, rows skipped, generator info)."""
+    skipped, info = 0, {}
+    if source == "generate":
+        rng = np.random.default_rng(seed)
+        n_test = 0 if test_source else test_count
+        gen = generate(count + n_test, size=size, min_path=min_path, rng=rng, progress=progress)
+        questions = gen.questions
+        answers, lengths = maze.solve_batch(questions)
+        w = gen.recipe_weights
+        info["generator"] = {
+            "layouts_tried": gen.layouts_tried,
+            "recipe_weighted_path_mean": round(float((lengths * w).sum() / w.sum()), 2),
+            "sampling": "G uniform among cells farther than min_path moves from S; "
+            "see data_builders/maze_generate.py",
+        }
+        train_q, train_a = questions[:count], answers[:count]
+        test_q, test_a = questions[count:], answers[count:]
+        if test_source:
+            test_q, test_a, skipped = load_csv(
+                test_source, size=size, skip_invalid=skip, progress=progress
+            )
+    else:
+        train_path, test_path = _resolve_csvs(source, test_source)
+        train_q, train_a, s1 = load_csv(train_path, size=size, skip_invalid=skip, progress=progress)
+        test_q, test_a, s2 = load_csv(test_path, size=size, skip_invalid=skip, progress=progress)
+        skipped = s1 + s2
+    return train_q, train_a, test_q, test_a, skipped, info
+
+
 def build(
     out: str | Path,
     source: str,
@@ -167,35 +197,9 @@ def build(
     test_count = count if test_count is None else test_count
     if count < 1 or test_count < 0:
         raise TrmError(f"--count must be >= 1 and --test-count >= 0, got {count} and {test_count}")
-    skipped, info = 0, {}
-    if source == "generate":
-        rng = np.random.default_rng(seed)
-        n_test = 0 if test_source else test_count
-        gen = generate(count + n_test, size=size, min_path=min_path, rng=rng, progress=progress)
-        questions = gen.questions
-        answers, lengths = maze.solve_batch(questions)
-        w = gen.recipe_weights
-        info["generator"] = {
-            "layouts_tried": gen.layouts_tried,
-            "recipe_weighted_path_mean": round(float((lengths * w).sum() / w.sum()), 2),
-            "sampling": "G uniform among cells farther than min_path moves from S; "
-            "see data_builders/maze_generate.py",
-        }
-        train_q, train_a = questions[:count], answers[:count]
-        test_q, test_a = questions[count:], answers[count:]
-        if test_source:
-            test_q, test_a, skipped = load_csv(
-                test_source, size=size, skip_invalid=skip_invalid, progress=progress
-            )
-    else:
-        train_path, test_path = _resolve_csvs(source, test_source)
-        train_q, train_a, s1 = load_csv(
-            train_path, size=size, skip_invalid=skip_invalid, progress=progress
-        )
-        test_q, test_a, s2 = load_csv(
-            test_path, size=size, skip_invalid=skip_invalid, progress=progress
-        )
-        skipped = s1 + s2
+    train_q, train_a, test_q, test_a, skipped, info = _read_sources(
+        source, test_source, count, test_count, size, min_path, seed, skip_invalid, progress
+    )
     shared = len(_layout_keys(train_q) & _layout_keys(test_q))
     train_len = (train_a == maze.PATH).sum(axis=(1, 2)) + 1
     test_len = (test_a == maze.PATH).sum(axis=(1, 2)) + 1

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import csv
 import os
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 
 from trm.errors import TrmError
+from trm.hub import require_hub
 
 CSV_HEADER = ["source", "question", "answer", "rating"]
 
@@ -91,15 +91,7 @@ def download_hf(repo_id: str, filename: str) -> Path:
     cached = try_to_load_from_cache(repo_id, filename, repo_type="dataset")
     if isinstance(cached, str):
         return Path(cached)
-    try:  # fail at once when offline, instead of the hub client's retries
-        socket.create_connection(("huggingface.co", 443), timeout=5).close()
-    except OSError as e:
-        raise TrmError(
-            f"cannot reach huggingface.co to download {filename} of {repo_id} (offline? "
-            f"{e.strerror or type(e).__name__}); pass a local CSV with --source PATH.csv instead"
-        ) from None
-    os.environ.setdefault("HF_HUB_ETAG_TIMEOUT", "10")
-    os.environ.setdefault("HF_HUB_DOWNLOAD_TIMEOUT", "10")
+    require_hub(f"{filename} of {repo_id}", "pass a local CSV with --source PATH.csv instead")
     try:
         return Path(hf_hub_download(repo_id=repo_id, filename=filename, repo_type="dataset"))
     except Exception as e:  # offline: connection errors, LocalEntryNotFoundError, ...

@@ -123,6 +123,14 @@ def split_by_solution(
     return puzzles.take(np.flatnonzero(~is_test)), puzzles.take(np.flatnonzero(is_test))
 
 
+def _drop_shared_grids(train: Puzzles, test: Puzzles) -> Puzzles:
+    """``train`` without the puzzles whose solution equals a test solution up to symmetry."""
+    shared = np.isin(
+        sudoku.solution_invariant(train.answers), sudoku.solution_invariant(test.answers)
+    )
+    return train.take(np.flatnonzero(~shared))
+
+
 def _choose(puzzles: Puzzles, n: int | None, rng: np.random.Generator, what: str) -> Puzzles:
     """A uniform sample of ``n`` puzzles without replacement (kept in source order)."""
     if n is None or n >= len(puzzles):
@@ -172,6 +180,9 @@ def _load_sources(
         level = min_difficulty or 0
         opts = {"min_difficulty": level, "workers": workers, "progress": progress}
         train = Puzzles(*sudoku_generate.generate(count, rngs[0], **opts))
+        if test_source is not None:  # e.g. real puzzles to measure generated training on
+            test, skipped = _read(test_source, skip_invalid)
+            return _drop_shared_grids(train, test), test, skipped
         test = Puzzles(*sudoku_generate.generate(n_test, rngs[1], desc="test", **opts))
         return train, test, 0
     if source == "hf":
@@ -203,6 +214,29 @@ def _load_sources(
     return train, test, skipped
 
 
+def _subsample(train, test, source: str, subsample, test_count, rng: np.random.Generator):
+    """The ``--subsample`` of train (and ``--test-count`` of a read test split), never empty."""
+    train = _choose(train, subsample, rng, "--subsample")
+    if source != "generate":
+        test = _choose(test, test_count, rng, "--test-count")
+    if len(train) == 0 or len(test) == 0:
+        raise TrmError(
+            f"{source}: no puzzles left for the {'train' if not train else 'test'} split"
+        )
+    return train, test
+
+
+def _with_givens(
+    train: Puzzles, givens_range: tuple[int, int] | None, rng: np.random.Generator
+) -> Puzzles:
+    """``train`` with clues copied back up to a target drawn per puzzle from ``givens_range``."""
+    if givens_range is None:
+        return train
+    targets = rng.integers(givens_range[0], givens_range[1] + 1, len(train))
+    questions = sudoku.add_givens(train.questions, train.answers, targets, rng)
+    return Puzzles(questions, train.answers, train.ratings)
+
+
 def build(
     out: str | os.PathLike,
     source: str,
@@ -218,38 +252,28 @@ def build(
     skip_invalid: bool = False,
     progress: bool = True,
     workers: int | None = None,
+    givens: str | None = None,
 ) -> dict[str, Any]:
     """Build a Sudoku dataset into ``out`` and return a summary (counts, sizes, skipped rows).
 
     ``source``: a CSV, a directory with ``train.csv`` and ``test.csv``, ``"hf"`` or
     ``"generate"``. The same arguments and seed give a byte-identical dataset, whatever
-    ``workers`` (generator processes; default all CPUs).
+    ``workers`` (generator processes; default all CPUs). ``givens`` (``"N"`` or ``"LO:HI"``)
+    copies clues back from the solution into each train puzzle until it has N givens, or a
+    number drawn uniformly from LO..HI per puzzle (an easier mix of the same grids).
     """
     if num_aug < 0:
         raise TrmError(f"--num-aug must be >= 0, got {num_aug}")
     if workers is not None and workers < 1:
         raise TrmError(f"--workers must be >= 1, got {workers}")
-    # independent streams, so e.g. the test split does not change with --num-aug
-    rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4)]
-    train, test, skipped = _load_sources(
-        source,
-        test_source,
-        test_fraction,
-        count,
-        test_count,
-        min_difficulty,
-        rngs,
-        skip_invalid,
-        progress,
-        workers,
-    )
-    train = _choose(train, subsample, rngs[2], "--subsample")
-    if source != "generate":
-        test = _choose(test, test_count, rngs[2], "--test-count")
-    if len(train) == 0 or len(test) == 0:
-        raise TrmError(
-            f"{source}: no puzzles left for the {'train' if not train else 'test'} split"
-        )
+    givens_range = parse_givens(givens)
+    # independent streams, so e.g. the test split does not change with --num-aug; spawn(k)[i]
+    # does not depend on k, so datasets built before a stream was added stay the same
+    rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(5)]
+    sources = (source, test_source, test_fraction, count, test_count, min_difficulty)
+    train, test, skipped = _load_sources(*sources, rngs, skip_invalid, progress, workers)
+    train, test = _subsample(train, test, source, subsample, test_count, rngs[2])
+    train = _with_givens(train, givens_range, rngs[4])
     inputs, labels = augment(train, num_aug, rngs[3], progress)
     splits = {
         "train": Split.one_example_per_puzzle(inputs, labels, num_aug + 1),
@@ -279,6 +303,7 @@ def build(
             "test_fraction": test_fraction,
             "seed": seed,
             "skip_invalid": skip_invalid,
+            "givens": givens,
         },
         **{k: v for k, v in summary.items() if k not in ("out",)},
         "train_rating_mean": float(train.ratings.mean()),
@@ -287,6 +312,20 @@ def build(
     path = write_dataset(out, splits, sudoku.VOCAB_SIZE, extra_json={"build_info.json": info})
     summary["megabytes"] = round(sum(f.stat().st_size for f in path.rglob("*")) / 1e6, 1)
     return summary
+
+
+def parse_givens(text: str | None) -> tuple[int, int] | None:
+    """``"N"`` or ``"LO:HI"`` (givens per puzzle, 17..81) as (LO, HI); None stays None."""
+    if text is None:
+        return None
+    try:
+        lo, _, hi = str(text).partition(":")
+        bounds = int(lo), int(hi or lo)
+    except ValueError:
+        raise TrmError(f"--givens must be N or LO:HI, got {text!r}") from None
+    if not 17 <= bounds[0] <= bounds[1] <= 81:
+        raise TrmError(f"--givens must satisfy 17 <= LO <= HI <= 81, got {text!r}")
+    return bounds
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -320,6 +359,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         help="hold out this fraction of a single CSV as test, split by solution grid",
     )
+    parser.add_argument(
+        "--givens",
+        help="train puzzles: copy clues back from the solution up to N (or LO:HI) givens",
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument(
         "--skip-invalid",
@@ -349,4 +392,5 @@ def build_from_args(args: argparse.Namespace) -> dict[str, Any]:
         skip_invalid=args.skip_invalid,
         progress=not getattr(args, "json", False),
         workers=args.workers,
+        givens=args.givens,
     )

@@ -7,17 +7,16 @@ from tiny_data import tiny_config
 
 from trm.act import initial_carry, refill, should_halt, supervision_step
 from trm.data import Batch
-from trm.model import StepOutput, TinyRecursiveModel
+from trm.model import TinyRecursiveModel
 
 
-def model_and_batch(b=4, max_steps=16, explore=0.1):
+def model_and_batch(b=4, max_steps=16):
     cfg = tiny_config(
         recursions=2,
         seq_len=5,
         puzzle_emb_dim=32,
         num_puzzle_identifiers=3,
         max_supervision_steps=max_steps,
-        halt_exploration_prob=explore,
     )
     torch.manual_seed(0)
     model = TinyRecursiveModel(cfg)
@@ -25,14 +24,10 @@ def model_and_batch(b=4, max_steps=16, explore=0.1):
     return model, Batch(x, x.clone(), torch.zeros(b, dtype=torch.int32))
 
 
-def out_with(q_halt: torch.Tensor) -> StepOutput:
-    return StepOutput(None, None, None, q_halt, torch.zeros_like(q_halt))
-
-
 def test_halted_rows_are_replaced_with_fresh_state_others_kept():
     model, batch = model_and_batch()
     carry = initial_carry(model, batch, torch.float32)
-    carry, *_ = supervision_step(model, carry, batch, training=False)
+    carry = supervision_step(model, carry, batch, training=False).carry
     assert carry.steps.tolist() == [1, 1, 1, 1]
     carry.halted = torch.tensor([True, False, True, False])
     new = Batch(torch.full_like(batch.inputs, 7), batch.labels, torch.ones(4, dtype=torch.int32))
@@ -51,7 +46,7 @@ def test_first_step_loads_every_slot():
     model, batch = model_and_batch()
     carry = initial_carry(model, batch, torch.float32)
     assert carry.halted.all()
-    carry, *_ = supervision_step(model, carry, batch, training=True)
+    carry = supervision_step(model, carry, batch, training=True).carry
     assert torch.equal(carry.data.inputs, batch.inputs)
 
 
@@ -59,14 +54,14 @@ def test_halting_rule_training_and_eval():
     steps = torch.tensor([1, 1, 16, 3])
     q = torch.tensor([1.0, -1.0, -1.0, 2.0])
     # Evaluation: only the maximum halts, whatever the Q head says.
-    assert should_halt(out_with(q), steps, 16, 0.0, training=False).tolist() == [
+    assert should_halt(q, steps, 16, adaptive=False).tolist() == [
         False,
         False,
         True,
         False,
     ]
     # Training without exploration: Q > 0 or maximum.
-    assert should_halt(out_with(q), steps, 16, 0.0, training=True).tolist() == [
+    assert should_halt(q, steps, 16, adaptive=True, exploration_prob=0.0).tolist() == [
         True,
         False,
         True,
@@ -78,21 +73,24 @@ def test_exploration_sets_a_minimum_of_2_to_max_steps():
     g = torch.Generator().manual_seed(0)
     n = 20000
     q = torch.full((n,), 10.0)  # the Q head wants to halt everywhere
-    halted_at_1 = should_halt(out_with(q), torch.ones(n, dtype=torch.long), 16, 0.1, True, g)
+    ones = torch.ones(n, dtype=torch.long)
+    halted_at_1 = should_halt(q, ones, 16, adaptive=True, exploration_prob=0.1, generator=g)
     frac = 1 - halted_at_1.float().mean().item()
     assert abs(frac - 0.1) < 0.01  # ~10% are forced to continue
-    always = should_halt(out_with(q), torch.full((n,), 16), 16, 0.1, True, g)
+    at_max = torch.full((n,), 16)
+    always = should_halt(q, at_max, 16, adaptive=True, exploration_prob=0.1, generator=g)
     assert always.all()  # a minimum never exceeds the maximum
 
 
 def test_carry_is_detached_and_steps_count_up():
-    model, batch = model_and_batch(max_steps=3, explore=0.0)
+    model, batch = model_and_batch(max_steps=3)
     carry = initial_carry(model, batch, torch.float32)
     for expected in (1, 2, 3):
-        carry, loss, *_ = supervision_step(model, carry, batch, training=True)
-        loss.backward()
+        result = supervision_step(model, carry, batch, training=True, exploration_prob=0.0)
+        result.loss.backward()
+        carry = result.carry
         assert not carry.y.requires_grad and not carry.z.requires_grad
         assert carry.steps.tolist() == [expected] * 4
     assert carry.halted.all()  # halted at the maximum, refilled at the next step
-    carry, *_ = supervision_step(model, carry, batch, training=True)
+    carry = supervision_step(model, carry, batch, training=True).carry
     assert carry.steps.tolist() == [1] * 4

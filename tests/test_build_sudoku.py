@@ -265,3 +265,49 @@ def test_generator_same_with_and_without_numba():
 def test_workers_must_be_positive(tmp_path):
     with pytest.raises(TrmError, match="--workers must be >= 1"):
         builder.build(tmp_path / "x", "generate", count=2, workers=0, progress=False)
+
+
+def test_add_givens_reaches_targets_keeps_answers_and_nests():
+    rows = _shuffled_rows(5, 3)
+    q = np.stack([sudoku.parse(r[0]) for r in rows])
+    a = np.stack([sudoku.parse(r[1]) for r in rows])
+    state = np.random.default_rng(0).bit_generator.state
+    previous = q
+    for target in (31, 40, 60, 81):
+        rng = np.random.default_rng()
+        rng.bit_generator.state = state
+        out = sudoku.add_givens(q, a, np.full(len(q), target), rng)
+        assert ((out != 0).sum(axis=(1, 2)) == target).all()
+        assert (out[q != 0] == q[q != 0]).all()  # the old givens stay
+        assert (out[out != 0] == a[out != 0]).all()  # new givens come from the answer
+        assert (out[previous != 0] == previous[previous != 0]).all()  # nested rungs
+        previous = out
+    few = sudoku.add_givens(q, a, np.full(len(q), 20), np.random.default_rng(0))
+    assert (few == q).all()  # a puzzle with more givens than the target keeps its own
+
+
+def test_build_givens_option(tmp_path):
+    src = _write_csv(tmp_path / "train.csv", _shuffled_rows(8, 4))  # 31 givens each
+    test = _write_csv(tmp_path / "test.csv", _shuffled_rows(2, 5))
+    out = tmp_path / "out"
+    builder.build(out, str(src), test_source=str(test), givens="40:45", progress=False)
+    givens = (_load(out, "train", "inputs") > 1).sum(axis=1)  # token 1 = blank
+    assert givens.min() >= 40 and givens.max() <= 45
+    assert ((_load(out, "test", "inputs") > 1).sum(axis=1) == 31).all()  # test untouched
+    for bad in ("10", "40:30", "x"):
+        with pytest.raises(TrmError, match="--givens"):
+            builder.build(tmp_path / "bad", str(src), test_source=str(test), givens=bad)
+
+
+def test_generate_with_real_test_source_drops_shared_grids(tmp_path):
+    rng = np.random.default_rng(np.random.SeedSequence(0).spawn(1)[0])  # the build's stream
+    train_q, train_a, _ = sudoku_generate.generate(6, rng, workers=1)
+    rows = [(sudoku.to_line(q), sudoku.to_line(a)) for q, a in zip(train_q[:2], train_a[:2])]
+    test = _write_csv(tmp_path / "test.csv", rows)
+    out = tmp_path / "out"
+    summary = builder.build(
+        out, "generate", count=6, test_source=str(test), seed=0, progress=False, workers=1
+    )
+    assert summary["test_examples"] == 2 and summary["train_groups"] == 4
+    keys = sudoku.solution_invariant(sudoku.decode(_load(out, "train", "labels")))
+    assert not np.isin(keys, sudoku.solution_invariant(train_a[:2])).any()

@@ -6,7 +6,8 @@ import numpy as np
 import torch
 from tiny_data import multi_example_task, reverse_task
 
-from trm.data import IGNORE_LABEL, PuzzleDataset, TrainSampler, eval_batches
+from trm.data import PuzzleDataset, TrainSampler
+from trm.evaluate import select_rows
 
 
 def test_one_puzzle_per_group_per_epoch(tmp_path):
@@ -63,14 +64,12 @@ def test_multi_example_puzzles_keep_their_identifier(tmp_path):
         )
 
 
-def test_test_loader_pads_and_limits(tmp_path):
-    data = PuzzleDataset(reverse_task(tmp_path / "d", n_test=10), "test")
-    batches = list(eval_batches(data, 4))
-    assert [n for _, n in batches] == [4, 4, 2]
-    last, _ = batches[-1]
-    assert (last.labels[2:] == IGNORE_LABEL).all() and (last.inputs[2:] == 0).all()
-    limited = list(eval_batches(data, 4, limit=5, seed=1))
-    assert sum(n for _, n in limited) == 5
+def test_evaluation_rows_all_or_a_seeded_subset_in_file_order():
+    assert select_rows(10).tolist() == list(range(10))
+    limited = select_rows(10, limit=5, seed=1)
+    assert len(limited) == 5 and (np.diff(limited) > 0).all()
+    assert select_rows(10, limit=5, seed=1).tolist() == limited.tolist()
+    assert len(select_rows(10, limit=50)) == 10
 
 
 def test_prefetcher_yields_the_sampler_batches_and_positions(tmp_path):

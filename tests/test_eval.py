@@ -12,7 +12,7 @@ from tiny_data import tiny_config
 from tests.tiny_data import reverse_task
 from trm.config import TrainConfig
 from trm.errors import TrmError
-from trm.eval_report import _ks, evaluate_checkpoint, format_report, write_plot
+from trm.inference.report import _ks, evaluate_checkpoint, format_report, write_plot
 from trm.model import TinyRecursiveModel
 
 torch.set_num_threads(1)

@@ -34,8 +34,9 @@ def run_two_steps(model, fwd, batch, dtype, autocast):
     carry = initial_carry(model, batch, dtype)
     for _ in range(2):
         with autocast():
-            carry, loss, _, out, _ = supervision_step(fwd, carry, batch, training=False)
-    return loss.float(), out.logits.float()
+            result = supervision_step(fwd, carry, batch, training=False)
+            carry = result.carry
+    return result.loss.float(), result.out.logits.float()
 
 
 def compare(device: str, mixer: str, seq_len: int, rtol: float):
@@ -73,9 +74,8 @@ def test_compiled_cpu_matches_eager():
 def test_train_step_runs_without_host_sync():
     """After warm-up, a training step issues no device-to-host synchronisation."""
     from trm.config import TrainConfig
-    from trm.optim import EMA, AdamATan2
     from trm.runtime import setup_runtime
-    from trm.train import build_model, train_step
+    from trm.train import init_state, train_step
 
     cfg = TrainConfig(
         model=ModelConfig(mixer="mlp", pos_encoding="none", vocab_size=11, seq_len=81),
@@ -83,19 +83,14 @@ def test_train_step_runs_without_host_sync():
         compile=False,
     )
     rt = setup_runtime("cuda", True)
-    core, fwd = build_model(cfg, rt)
-    adam, ema = AdamATan2(core.parameters(), lr=1e-4), EMA(core)
+    state = init_state(cfg, rt, sampler=None, steps_total=100)
     _, batch = case("cuda")
-    carry = initial_carry(core, batch, rt.state_dtype)
-    gen = torch.Generator(device="cuda")
     for _ in range(2):
-        carry, *_ = train_step(
-            fwd, core, carry, batch, adam, ema, cfg, 1e-4, 1e-4, 1 / 64, gen, rt.autocast()
-        )
+        state.step += 1
+        train_step(state, batch)
     torch.cuda.set_sync_debug_mode("error")
     try:
-        carry, *_ = train_step(
-            fwd, core, carry, batch, adam, ema, cfg, 1e-4, 1e-4, 1 / 64, gen, rt.autocast()
-        )
+        state.step += 1
+        train_step(state, batch)
     finally:
         torch.cuda.set_sync_debug_mode("default")

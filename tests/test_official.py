@@ -159,3 +159,31 @@ def test_official_errors(tmp_path):
     torch.save(official_state(TinyRecursiveModel(cfg)), tmp_path / "one_layer")
     with pytest.raises(TrmError, match="missing tensors"):
         load_official(tmp_path / "one_layer", arch, "sudoku")
+
+
+def test_hugging_face_repo_loads_from_the_local_cache(tmp_path, monkeypatch):
+    """`trm.load("owner/name")` imports an official checkpoint from the hub cache, offline."""
+    import trm
+
+    torch.manual_seed(0)
+    cfg = tiny_config(recursions=2, latent_steps=2, puzzle_emb_dim=32, puzzle_emb_len=2)
+    ours = TinyRecursiveModel(cfg).eval()
+    # The hub cache layout: models--owner--name/{refs/main, snapshots/<commit>/<files>}.
+    repo = tmp_path / "hub" / "models--someone--trm-sudoku"
+    snap = repo / "snapshots" / ("a" * 40)
+    snap.mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("a" * 40)
+    torch.save(official_state(ours), snap / "step_100")
+    arch = ARCH.replace("{pos}", "rope").replace("{mlp_t}", "false")
+    (snap / "all_config.yaml").write_text(
+        "arch:\n" + "".join(f"  {line}\n" for line in arch.splitlines())
+    )
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.chdir(tmp_path)
+    solver = trm.load("someone/trm-sudoku", device="cpu")
+    assert solver.kind == "sudoku" and solver.model.cfg.seq_len == 81
+    assert torch.equal(solver.model.token_embedding, ours.token_embedding)
+    with pytest.raises(TrmError, match="cannot reach huggingface.co"):
+        trm.load("someone/not-cached", device="cpu")

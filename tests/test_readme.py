@@ -107,3 +107,15 @@ def test_every_readme_command_runs(workspace):
             and "cannot reach huggingface.co" in result.stderr
         )
         assert result.returncode == 0 or offline, f"{original}\n-> {cmd}\n{result.stderr[-2000:]}"
+
+
+def test_readme_python_example_runs():
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
+    assert blocks, "the README has a Python example"
+    env = {**os.environ, "NO_COLOR": "1"}
+    for code in blocks:
+        result = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600
+        )
+        assert result.returncode == 0, f"{code}\n{result.stderr[-2000:]}"
+        assert "steps traced" in result.stdout

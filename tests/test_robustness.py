@@ -294,8 +294,8 @@ def _never(*args, **kwargs):
 
 def test_unwritable_destinations_fail_first(tmp_path, tiny_run, capsys, monkeypatch):
     import data_builders.sudoku
-    import trm.eval_report
-    import trm.solve_cli
+    import trm.inference.loading
+    import trm.inference.report
     import trm.train
 
     data, run = tiny_run
@@ -303,8 +303,8 @@ def test_unwritable_destinations_fail_first(tmp_path, tiny_run, capsys, monkeypa
     blocker.write_text("a regular file")
     under = blocker / "sub" / "x"
     monkeypatch.setattr(data_builders.sudoku, "build", _never)
-    monkeypatch.setattr(trm.solve_cli, "load_checkpoint", _never)
-    monkeypatch.setattr(trm.eval_report, "evaluate_checkpoint", _never)
+    monkeypatch.setattr(trm.inference.loading, "load_for_kind", _never)
+    monkeypatch.setattr(trm.inference.report, "evaluate_checkpoint", _never)
     monkeypatch.setattr(trm.train, "PuzzleDataset", _never)
     cases = [
         ["build", "sudoku", "--source", "generate", "--count", "2", "--out", under],
@@ -320,12 +320,12 @@ def test_unwritable_destinations_fail_first(tmp_path, tiny_run, capsys, monkeypa
 
 
 def test_eval_prints_its_results_before_a_failing_plot(tmp_path, tiny_run, capsys, monkeypatch):
-    import trm.eval_report
+    import trm.inference.report
 
     def fail(report, path):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(trm.eval_report, "write_plot", fail)
+    monkeypatch.setattr(trm.inference.report, "write_plot", fail)
     data, run = tiny_run
     argv = ["eval", run, data, "--views", "2", "--plot", tmp_path / "p.png", "--limit", "4"]
     code, out, err = run_cli(argv, capsys)
@@ -352,7 +352,7 @@ def test_read_only_directory_is_refused(tmp_path, tiny_run, capsys):
 def test_maze_rows_of_spaces_are_cells_and_empty_lines_separate(tmp_path):
     import argparse
 
-    from trm.solve_cli import read_puzzles
+    from trm.cli.solve import read_puzzles
 
     one = "####\n#S #\n    \n##G#"  # row 3: all open
     two = "S  G\n    \n    \n####"
@@ -372,9 +372,9 @@ def test_unsolvable_sudoku_keeps_givens_and_says_so(tmp_path, capsys):
     import torch
     from tiny_data import tiny_config
 
+    from trm.inference.solve import solve_grids
     from trm.model import TinyRecursiveModel
     from trm.puzzles import sudoku
-    from trm.solve import solve_grids
 
     torch.manual_seed(0)
     model = TinyRecursiveModel(tiny_config()).eval()
@@ -443,9 +443,9 @@ def test_arc_solving_shows_progress(monkeypatch):
     import torch
     from tiny_data import tiny_config
 
+    from trm.inference.arc import solve_arc_task
     from trm.model import TinyRecursiveModel
     from trm.puzzles import arc
-    from trm.solve import solve_arc_task
 
     torch.manual_seed(0)
     model = TinyRecursiveModel(tiny_config(vocab_size=12, seq_len=900)).eval()

@@ -7,18 +7,13 @@ import pytest
 import torch
 from tiny_data import tiny_config
 
-from trm.arc_vote import Votes, pass_at_k
+from trm.act import Halting, stream
 from trm.errors import TrmError
+from trm.inference.loading import shipped_checkpoint
+from trm.inference.solve import choose, solve_grids, view_symmetries
+from trm.inference.votes import Votes, pass_at_k
 from trm.model import TinyRecursiveModel
 from trm.puzzles import arc, maze, sudoku
-from trm.solve import (
-    _choose,
-    decode_answers,
-    run_stream,
-    shipped_checkpoint,
-    solve_grids,
-    view_symmetries,
-)
 
 torch.set_num_threads(1)
 
@@ -40,11 +35,11 @@ def sudoku_question(seed: int) -> tuple[np.ndarray, np.ndarray]:
 def test_adaptive_with_halting_off_equals_fixed_and_streams():
     model = tiny_model()  # halting head starts at -5: never halts before the maximum
     tokens = np.random.default_rng(0).integers(1, 11, (29, 81))
-    adaptive = run_stream(model, tokens, batch_size=4)  # 29 puzzles through 4 slots
-    fixed = run_stream(model, tokens, batch_size=29, steps=4)
+    adaptive = stream(model, tokens, batch_size=4)  # 29 puzzles through 4 slots
+    fixed = stream(model, tokens, batch_size=29, halting=Halting.from_steps(4))
     assert (adaptive.steps == 4).all()
     np.testing.assert_array_equal(adaptive.preds, fixed.preds)
-    one = run_stream(model, tokens[:1], batch_size=1, steps=4)
+    one = stream(model, tokens[:1], batch_size=1, halting=Halting.from_steps(4))
     np.testing.assert_array_equal(one.preds[0], fixed.preds[0])
 
 
@@ -53,8 +48,8 @@ def test_halting_head_stops_rows_early():
     with torch.no_grad():
         model.halt_head.bias.fill_(5.0)
     tokens = np.random.default_rng(1).integers(1, 11, (10, 81))
-    assert (run_stream(model, tokens, batch_size=3).steps == 1).all()
-    assert (run_stream(model, tokens, batch_size=3, steps=3).steps == 3).all()
+    assert (stream(model, tokens, batch_size=3).steps == 1).all()
+    assert (stream(model, tokens, batch_size=3, halting=Halting.from_steps(3)).steps == 3).all()
 
 
 @pytest.mark.parametrize("kind", ["sudoku", "maze"])
@@ -86,10 +81,10 @@ def test_choose_prefers_verified_then_majority():
     wrong = a.copy()
     wrong[0, 0] = wrong[0, 0] % 9 + 1
     answers = np.stack([wrong, wrong, a])
-    r = _choose(answers, np.array([False, False, True]), np.array([4, 4, 2]), np.zeros(3))
+    r = choose(answers, np.array([False, False, True]), np.array([4, 4, 2]), np.zeros(3))
     assert r.method == "verified" and r.verified and r.steps == 2 and r.views_agreeing == 1
     np.testing.assert_array_equal(r.answer, a)
-    r = _choose(answers, np.zeros(3, bool), np.array([4, 4, 2]), np.zeros(3))
+    r = choose(answers, np.zeros(3, bool), np.array([4, 4, 2]), np.zeros(3))
     assert r.method == "majority" and not r.verified and r.views_agreeing == 2
     np.testing.assert_array_equal(r.answer, wrong)
 
@@ -107,7 +102,7 @@ def test_solve_grids_shapes_and_verified_flag():
 def test_maze_decode_flags_bad_tokens():
     tokens = np.ones((2, 900), np.int64)
     tokens[1, 5] = 0
-    grids, ok = decode_answers("maze", tokens)
+    grids, ok = maze.decode_answers(tokens)
     assert grids.shape == (2, 30, 30) and ok.tolist() == [True, False]
 
 
@@ -116,7 +111,7 @@ def test_shipped_checkpoint_lookup(tmp_path, monkeypatch):
     (tmp_path / "maze").mkdir()
     assert shipped_checkpoint("maze") == tmp_path / "maze"
     root = tmp_path / "pkg" / "checkpoints"
-    monkeypatch.setattr("trm.solve._checkpoint_roots", lambda: [root])
+    monkeypatch.setattr("trm.inference.loading._checkpoint_roots", lambda: [root])
     with pytest.raises(TrmError, match="no shipped checkpoint for sudoku is installed"):
         shipped_checkpoint("sudoku")
     (root / "sudoku-mlp-cpu").mkdir(parents=True)
@@ -154,7 +149,7 @@ def test_arc_votes_count_then_q_and_pass_at_k():
 
 
 def test_arc_new_task_adapts_embedding_with_weights_frozen():
-    from trm.solve import solve_arc_task
+    from trm.inference.arc import solve_arc_task
 
     torch.manual_seed(0)
     cfg = tiny_config(
@@ -168,3 +163,32 @@ def test_arc_new_task_adapts_embedding_with_weights_frozen():
     assert len(results) == 1 and results[0].embedding == "adapted" and len(results[0].attempts) == 2
     for k, v in model.state_dict().items():
         assert torch.equal(v, before[k]), k
+
+
+def test_rules_check_and_halting_modes():
+    from trm.inference.solve import halting_for, rules_check
+    from trm.puzzles import sudoku
+
+    answer = sudoku.parse(
+        "583427169974136528216859374792364851351298746648715293865971432137642985429583617"
+    )
+    question = answer.copy()
+    question[0, :4] = 0
+    wrong = answer.copy()
+    wrong[[0, 1], 0] = wrong[[1, 0], 0]  # swap two cells: columns still fine, rows break
+    moved = answer.copy()
+    moved[:, [0, 1]] = moved[:, [1, 0]]  # a valid grid that changes a given
+    check = rules_check("sudoku")
+    q = torch.as_tensor(sudoku.encode(np.stack([question] * 3)))
+    a = torch.as_tensor(sudoku.encode(np.stack([answer, wrong, moved])))
+    assert check(q, a).tolist() == [True, False, False]
+    assert rules_check("arc") is None and rules_check("") is None
+    assert halting_for("sudoku", steps=5) == Halting(max_steps=5, adaptive=False)
+    rules = halting_for("sudoku", max_steps=32, halt="rules")
+    assert rules.max_steps == 32 and not rules.adaptive and rules.is_done is not None
+    assert halting_for("sudoku", halt="head").is_done is None
+    assert halting_for("arc", halt="rules").adaptive  # no rules: the head decides
+    with pytest.raises(TrmError, match="not both"):
+        halting_for("sudoku", steps=4, max_steps=8)
+    with pytest.raises(TrmError, match="--halt"):
+        halting_for("sudoku", halt="never")

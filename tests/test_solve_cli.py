@@ -178,6 +178,19 @@ def test_bad_file_positions_and_checkpoints(trained, capsys, tmp_path):
 
 def test_missing_shipped_checkpoint(capsys, monkeypatch, tmp_path):
     monkeypatch.delenv("TRM_CHECKPOINTS", raising=False)
-    monkeypatch.setattr("trm.solve._checkpoint_roots", lambda: [tmp_path / "none"])
+    monkeypatch.setattr("trm.inference.loading._checkpoint_roots", lambda: [tmp_path / "none"])
     code, _, err = run_cli(["solve", "sudoku", GOOD], capsys)
     assert code == 2 and "no shipped checkpoint for sudoku is installed" in err
+
+
+def test_trm_eval_gives_the_training_runs_evaluation_numbers(trained, capsys):
+    """Training-time evaluation and `trm eval` are one measurement (trm.evaluate)."""
+    run, data = trained
+    logged = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    last = [row for row in logged if "eval/exact_accuracy" in row][-1]
+    code, out, _ = run_cli(["eval", str(run), str(data), "--limit", "8", "--json"], capsys)
+    report = json.loads(out)
+    assert code == 0 and report["puzzles"] == int(last["eval/count"]) == 8
+    assert report["exact_accuracy"] == pytest.approx(last["eval/exact_accuracy"], abs=1e-12)
+    assert report["token_accuracy"] == pytest.approx(last["eval/accuracy"], abs=1e-12)
+    assert report["halting_accuracy"] == pytest.approx(last["eval/q_halt_accuracy"], abs=1e-12)

@@ -14,10 +14,17 @@ from tiny_data import tiny_config
 from trm import cli
 from trm.checkpoint import save_inference
 from trm.config import TrainConfig
+from trm.inference.solve import solve_grids
+from trm.inference.trace import (
+    Trace,
+    TraceStep,
+    format_trace,
+    trace_grid,
+    trace_to_json,
+    write_trace_png,
+)
 from trm.model import TinyRecursiveModel
 from trm.puzzles import maze, sudoku
-from trm.solve import solve_grids
-from trm.trace import Trace, TraceStep, format_trace, trace_grid, trace_to_json, write_trace_png
 
 torch.set_num_threads(1)
 
@@ -183,7 +190,7 @@ def test_cli_arc_is_refused(capsys):
 
 
 def test_use_color_follows_tty_and_no_color(monkeypatch):
-    from trm.trace import use_color
+    from trm.inference.trace import use_color
 
     class Tty:
         def isatty(self) -> bool:

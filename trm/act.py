@@ -1,19 +1,32 @@
-"""Deep supervision with adaptive halting (SPEC §5): the carry and one supervision step.
+"""Deep supervision with adaptive halting (SPEC §5): the one engine every caller steps through.
 
-Every batch slot carries ``(y, z)``, a step counter and its current example across optimiser
-steps. A slot that halted is refilled with a fresh example and fresh states, so the batch
-shape never changes (which is what lets the step be compiled with static shapes).
+Every batch slot carries ``(y, z)``, a step counter and its current example across supervision
+steps. After each step one function, ``should_halt``, decides which slots are done; a done slot
+is refilled with a fresh example and fresh states, so the batch shape never changes (which is
+what lets the step be compiled with static shapes).
+
+Two drivers share the step, the halting rule and the refill:
+
+- ``supervision_step``: training (and ARC embedding fitting). The next example of every slot
+  comes from the sampler's batch; the step returns the loss.
+- ``stream``: inference (``trm solve``, ``trm eval``, training-time evaluation, traces). Rows
+  wait in a queue and take the place of slots that halted; per row it returns the answer
+  tokens, the steps used and the last halting logit (and, given labels, metric sums).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
+import torch.distributed as dist
 
 from trm.data import Batch
-from trm.losses import step_loss
+from trm.losses import answer_loss_weights, step_loss
 from trm.model import StepOutput, TinyRecursiveModel
+from trm.runtime import inference_runtime
 
 
 @dataclass
@@ -83,40 +96,58 @@ def refill(model: TinyRecursiveModel, carry: Carry, batch: Batch) -> Carry:
     )
 
 
+# --- the halting decision ------------------------------------------------------------------
+
+
 def should_halt(
-    out: StepOutput,
+    q_halt: torch.Tensor,
     steps: torch.Tensor,
     max_steps: int,
-    exploration_prob: float,
-    training: bool,
+    *,
+    adaptive: bool,
+    exploration_prob: float | None = None,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """Halting after a step: at ``max_steps``, or (training) when the Q head says so.
+    """Which slots are done after a step: at ``max_steps``, or (``adaptive``) when ``q_halt > 0``.
 
-    With probability ``exploration_prob`` a slot must first reach a minimum step count drawn
-    uniformly from 2..max_steps. At evaluation every slot runs all ``max_steps`` steps.
+    ``exploration_prob`` (training only): with that probability a slot must first reach a
+    minimum step count drawn uniformly from 2..max_steps. Without ``adaptive`` every slot runs
+    exactly ``max_steps`` steps (evaluation of the paper's number, ``--steps N``).
     """
     halted = steps >= max_steps
-    if training and max_steps > 1:
-        halted = halted | (out.q_halt > 0)
-        # Draw for the global batch and keep this rank's slice, so that W ranks halt exactly
-        # like one process with the same global batch.
-        b = steps.shape[0]
-        rank, world = _rank_and_world()
-        n = b * world
-        explore = torch.rand(n, generator=generator, device=steps.device) < exploration_prob
-        min_steps = torch.randint(2, max_steps + 1, (n,), generator=generator, device=steps.device)
-        mine = slice(rank * b, (rank + 1) * b)
-        halted = halted & (steps >= torch.where(explore[mine], min_steps[mine], 0))
+    if adaptive and max_steps > 1:
+        halted = halted | (q_halt > 0)
+        if exploration_prob is not None:
+            # Draw for the global batch and keep this rank's slice, so that W ranks halt
+            # exactly like one process with the same global batch.
+            b = steps.shape[0]
+            rank, world = _rank_and_world()
+            n = b * world
+            explore = torch.rand(n, generator=generator, device=steps.device) < exploration_prob
+            low = torch.randint(2, max_steps + 1, (n,), generator=generator, device=steps.device)
+            mine = slice(rank * b, (rank + 1) * b)
+            halted = halted & (steps >= torch.where(explore[mine], low[mine], 0))
     return halted
 
 
 def _rank_and_world() -> tuple[int, int]:
-    import torch.distributed as dist
-
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
+
+
+# --- training: one supervision step on the sampler's batch ---------------------------------
+
+
+@dataclass
+class StepResult:
+    """What one training supervision step gives back."""
+
+    carry: Carry
+    loss: torch.Tensor  # summed over slots (divide by the global batch before backward)
+    metrics: dict[str, torch.Tensor]  # device sums over the slots that halted
+    out: StepOutput
+    puzzle_rows: torch.Tensor | None  # the rows used; a grad leaf when training (sign-SGD)
 
 
 def supervision_step(
@@ -125,37 +156,225 @@ def supervision_step(
     batch: Batch,
     *,
     training: bool,
+    exploration_prob: float = 0.0,
     generator: torch.Generator | None = None,
     loss_type: str = "stablemax",
-) -> tuple[Carry, torch.Tensor, dict[str, torch.Tensor], StepOutput, torch.Tensor | None]:
+    puzzle_rows: torch.Tensor | None = None,
+    step_loss_decay: float = 1.0,
+    final_step_only: bool = False,
+) -> StepResult:
     """One deep-supervision step on every slot: refill, recurse, halt, loss.
 
-    ``model`` may be wrapped (DDP, compiled); its ``module``/``_orig_mod`` is the plain model.
-    Returns the new carry, the summed loss, metric sums, the step output, and the batch's
-    puzzle-embedding rows (a leaf with gradient when training, for sign-SGD).
+    ``training``: halting by the Q head with exploration, and the batch's puzzle-embedding rows
+    become gradient leaves (for sign-SGD). Otherwise every slot runs ``max_supervision_steps``
+    steps. ``puzzle_rows`` (b, E) replaces the table's rows (ARC embedding fitting passes rows
+    with gradient). ``step_loss_decay`` and ``final_step_only`` weight the answer loss by the
+    supervision step (``trm.losses.answer_loss_weights``). ``model`` may be wrapped (DDP,
+    compiled); its plain model is unwrapped.
     """
-    core = _unwrap(model)
+    core = unwrap(model)
     carry = refill(core, carry, batch)
-    rows = core.puzzle_rows(carry.data.puzzle_identifiers)
-    if rows is not None and training:
-        rows = rows.detach().requires_grad_(True)
+    rows = puzzle_rows
+    if rows is None:
+        rows = core.puzzle_rows(carry.data.puzzle_identifiers)
+        if rows is not None and training:
+            rows = rows.detach().requires_grad_(True)
     out = model(carry.data.inputs, rows, carry.y, carry.z)
     steps = carry.steps + 1
     with torch.no_grad():
         halted = should_halt(
-            out,
+            out.q_halt,
             steps,
             core.cfg.max_supervision_steps,
-            core.cfg.halt_exploration_prob,
-            training,
-            generator,
+            adaptive=training,
+            exploration_prob=exploration_prob if training else None,
+            generator=generator,
         )
-    loss, metrics = step_loss(out.logits, carry.data.labels, out.q_halt, halted, steps, loss_type)
-    new = Carry(out.y, out.z, steps, halted, carry.data)
-    return new, loss, metrics, out, rows
+    weights = answer_loss_weights(steps, halted, step_loss_decay, final_step_only)
+    labels = carry.data.labels
+    loss, metrics = step_loss(out.logits, labels, out.q_halt, halted, steps, loss_type, weights)
+    return StepResult(Carry(out.y, out.z, steps, halted, carry.data), loss, metrics, out, rows)
 
 
-def _unwrap(model: torch.nn.Module) -> TinyRecursiveModel:
+def unwrap(model: torch.nn.Module) -> TinyRecursiveModel:
+    """The plain model inside DDP / ``torch.compile`` wrappers."""
     while not isinstance(model, TinyRecursiveModel):
         model = getattr(model, "module", None) or model._orig_mod
     return model
+
+
+# --- inference: a stream of rows through a fixed batch of slots ----------------------------
+
+
+@dataclass(frozen=True)
+class Halting:
+    """When an inference slot is done.
+
+    ``max_steps``: the step limit (None: the model's ``max_supervision_steps``; it may be set
+    higher than the model was trained with). ``adaptive``: stop earlier when ``q_halt > 0``.
+    ``is_done``: an optional external test ``(inputs, answers)`` -> (b,) bool on the question
+    and answer tokens (b, L), e.g. a rules check (``trm.inference.solve.rules_check``), that
+    also ends a slot.
+    """
+
+    max_steps: int | None = None
+    adaptive: bool = True
+    is_done: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
+
+    @classmethod
+    def from_steps(cls, steps: int | None) -> Halting:
+        """The CLI's ``--steps``: None -> adaptive up to the model's maximum; N -> exactly N."""
+        return cls() if steps is None else cls(max_steps=steps, adaptive=False)
+
+    def done(
+        self, out: StepOutput, steps: torch.Tensor, limit: int, inputs: torch.Tensor
+    ) -> torch.Tensor:
+        d = should_halt(out.q_halt, steps, limit, adaptive=self.adaptive)
+        if self.is_done is not None:
+            d = d | self.is_done(inputs, out.logits.argmax(-1))
+        return d
+
+
+ADAPTIVE = Halting()  # q_halt > 0 or the model's maximum (`trm solve`)
+ALL_STEPS = Halting(adaptive=False)  # every row runs the model's maximum (the paper's number)
+
+
+@dataclass
+class StreamOutput:
+    """Per input row: answer tokens (N, L), supervision steps used (N,), last q_halt (N,), and
+    with labels the metric sums of ``trm.losses.step_loss`` over the rows (device tensors)."""
+
+    preds: np.ndarray
+    steps: np.ndarray
+    q_halt: np.ndarray
+    metrics: dict[str, torch.Tensor] | None = None
+
+
+# Called after every step with the step output and the input row held by each slot.
+StepHook = Callable[[StepOutput, torch.Tensor], None]
+
+
+@torch.inference_mode()
+def stream(
+    model: torch.nn.Module,
+    inputs: np.ndarray | torch.Tensor,
+    *,
+    puzzle_ids: np.ndarray | None = None,
+    puzzle_rows: torch.Tensor | None = None,
+    labels: torch.Tensor | None = None,
+    halting: Halting = ADAPTIVE,
+    batch_size: int = 256,
+    autocast=None,
+    on_step: StepHook | None = None,
+    progress=None,
+) -> StreamOutput:
+    """Run every row of ``inputs`` (N, L) tokens through a fixed batch of ``batch_size`` slots.
+
+    Puzzle embeddings come from ``puzzle_ids`` (N,) rows of the model's table, or directly
+    from ``puzzle_rows`` (N, E) (fitted by ``trm.inference.arc``). ``autocast`` is a context
+    factory (default: bf16 on CUDA, nothing on CPU). The host reads one small mask per step.
+    """
+    core = unwrap(model)
+    device = core.token_embedding.device
+    n = len(inputs)
+    if n == 0:
+        width = inputs.shape[1] if inputs.ndim == 2 else 0
+        return StreamOutput(np.zeros((0, width), np.int64), np.zeros(0, np.int64), np.zeros(0))
+    limit = halting.max_steps if halting.max_steps is not None else core.cfg.max_supervision_steps
+    if limit < 1:
+        raise ValueError(f"the step limit must be at least 1, got {limit}")
+    cuda = device.type == "cuda"
+    if autocast is None:
+        autocast = inference_runtime(device).autocast()
+    queue = _Queue(core, inputs, puzzle_ids, puzzle_rows, labels, device)
+    slots = _Slots(core, queue, min(batch_size, n), torch.bfloat16 if cuda else torch.float32)
+    while slots.live:
+        with autocast():
+            out = model(slots.x, slots.rows, slots.y, slots.z)
+        slots.y, slots.z = out.y, out.z
+        slots.steps += 1
+        if on_step is not None:
+            on_step(out, slots.row)
+        done = halting.done(out, slots.steps, limit, slots.x) & slots.active
+        idx = done.nonzero().squeeze(1)  # the one host read per step
+        if len(idx):
+            slots.finish(idx, out)
+            if progress is not None:
+                progress.update(len(idx))
+    return slots.output()
+
+
+class _Queue:
+    """The rows waiting for a slot, on the device."""
+
+    def __init__(self, core, inputs, puzzle_ids, puzzle_rows, labels, device):
+        n = len(inputs)
+        self.x = torch.as_tensor(np.asarray(inputs, dtype=np.int32), device=device)
+        if puzzle_rows is None:
+            ids = np.zeros(n, np.int64) if puzzle_ids is None else np.asarray(puzzle_ids, np.int64)
+            self.rows = core.puzzle_rows(torch.as_tensor(ids, device=device))
+        else:
+            self.rows = puzzle_rows.to(device)
+        self.labels = None if labels is None else labels.to(device)
+        self.next = 0  # the first row not yet given a slot
+        self.n = n
+
+
+class _Slots:
+    """The fixed batch: which row each slot holds, its tokens, states and step count."""
+
+    def __init__(self, core: TinyRecursiveModel, queue: _Queue, b: int, dtype: torch.dtype):
+        device = queue.x.device
+        self.core, self.queue = core, queue
+        self.row = torch.arange(b, device=device)  # which input row each slot holds
+        self.x = queue.x[:b].clone()
+        self.rows = queue.rows[:b].clone() if queue.rows is not None else None
+        y0, z0 = core.initial_state(1, device, dtype)
+        self.y0, self.z0 = y0[0], z0[0]
+        self.y, self.z = y0.expand(b, -1, -1).clone(), z0.expand(b, -1, -1).clone()
+        self.steps = torch.zeros(b, dtype=torch.int32, device=device)
+        self.active = torch.ones(b, dtype=torch.bool, device=device)
+        self.live = b
+        queue.next = b
+        n = queue.n
+        self.preds = torch.zeros(queue.x.shape, dtype=torch.int64, device=device)
+        self.steps_out = torch.zeros(n, dtype=torch.int32, device=device)
+        self.q_out = torch.zeros(n, dtype=torch.float32, device=device)
+        self.metrics: dict[str, torch.Tensor] = {}
+
+    def finish(self, idx: torch.Tensor, out: StepOutput) -> None:
+        """Record the answers of slots ``idx``; refill them from the queue or retire them."""
+        rows = self.row[idx]
+        self.preds[rows] = out.logits[idx].argmax(-1)
+        self.steps_out[rows] = self.steps[idx]
+        self.q_out[rows] = out.q_halt[idx].float()
+        q = self.queue
+        if q.labels is not None:
+            ones = torch.ones(len(idx), dtype=torch.bool, device=idx.device)
+            _, m = step_loss(
+                out.logits[idx], q.labels[rows], out.q_halt[idx], ones, self.steps[idx]
+            )
+            for k, v in m.items():
+                self.metrics[k] = self.metrics.get(k, 0) + v.float()
+        k = min(len(idx), q.n - q.next)
+        refill_, retire = idx[:k], idx[k:]
+        if k:
+            new = torch.arange(q.next, q.next + k, device=idx.device)
+            self.row[refill_] = new
+            self.x[refill_] = q.x[new]
+            if self.rows is not None:
+                self.rows[refill_] = q.rows[new]
+            self.y[refill_], self.z[refill_] = self.y0.to(self.y.dtype), self.z0.to(self.z.dtype)
+            self.steps[refill_] = 0
+            q.next += k
+        if len(retire):
+            self.active[retire] = False
+            self.live -= len(retire)
+
+    def output(self) -> StreamOutput:
+        return StreamOutput(
+            self.preds.cpu().numpy(),
+            self.steps_out.cpu().numpy().astype(np.int64),
+            self.q_out.cpu().numpy(),
+            self.metrics if self.queue.labels is not None else None,
+        )

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from omegaconf import OmegaConf
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
@@ -161,7 +160,3 @@ def load_model(
             f"{d / WEIGHTS}: weights do not match {d / CONFIG} ({str(e).splitlines()[-1].strip()})"
         ) from None
     return model.to(device).eval(), cfg
-
-
-def dump_config_dict(cfg: TrainConfig) -> dict:
-    return OmegaConf.to_container(OmegaConf.structured(cfg))

@@ -13,16 +13,16 @@ the dataset (vocabulary, sequence length, number of puzzle identifiers) are fill
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from trm.errors import TrmError
 from trm.model import ModelConfig
+from trm.recipes import find_recipe
 
 
 @dataclass
@@ -46,7 +46,19 @@ class TrainConfig:
     puzzle_emb_weight_decay: float = 1.0
     ema: bool = True
     ema_rate: float = 0.999
+    halt_exploration_prob: float = 0.1  # a slot must first reach 2..N_sup steps this often
     loss_type: str = "stablemax"  # stablemax | softmax
+    # Recipe options beyond the paper, all off by default (README "Faster recipes"):
+    grad_clip: float = 0.0  # clip the global gradient norm to this (0: off)
+    step_loss_decay: float = 1.0  # answer-loss weight at supervision step t: decay^(t-1)
+    final_step_only: bool = False  # answer loss only on a slot's last supervision step
+    # [[until_fraction, T, n], ...]: train at depth (T, n) until that fraction of the run, then
+    # the next entry; after the last, the model's own (recursions, latent_steps)
+    depth_schedule: list[list[float]] = field(default_factory=list)
+    reset_optimizer_on_depth_change: bool = False  # fresh Adam moments when the depth grows
+    curriculum: str = "none"  # none | easy_first | hard_first (the kind's difficulty measure)
+    curriculum_start: float = 0.3  # fraction of the train puzzles in the pool at the start
+    curriculum_until: float = 0.5  # fraction of the run after which the pool is all of them
     seed: int = 0
     eval_limit: int = 0  # evaluate on a seeded random subset of this many test examples (0: all)
     eval_batch_size: int = 0  # 0: the training batch size
@@ -73,6 +85,24 @@ def _load_yaml(path: Path) -> Any:
         raise TrmError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
 
 
+# Training-only settings that configs written before issue 9 kept under `model:`. Old run
+# directories and shipped checkpoints still load: the key is moved to the top level.
+MOVED_FROM_MODEL = ("halt_exploration_prob",)
+
+
+def migrate(node: Any) -> Any:
+    """Move ``model.<key>`` of ``MOVED_FROM_MODEL`` to the top level (a later top-level value
+    wins); returns the node."""
+    model = node.get("model") if isinstance(node, DictConfig) else None
+    if isinstance(model, DictConfig):
+        for key in MOVED_FROM_MODEL:
+            if key in model:
+                value = model.pop(key)
+                if key not in node:
+                    node[key] = value
+    return node
+
+
 def compose(path: str | Path) -> Any:
     """The recipe at ``path`` with its ``defaults`` parts merged (an omegaconf DictConfig)."""
     path = Path(path)
@@ -87,22 +117,23 @@ def compose(path: str | Path) -> Any:
     unknown = set(parts) - {"task", "model"}
     if unknown:
         raise TrmError(f"{path}: unknown defaults group(s) {sorted(unknown)}; use task and model")
-    return OmegaConf.merge(*merged, recipe) if merged else recipe
+    return migrate(OmegaConf.merge(*merged, recipe) if merged else recipe)
 
 
 def load_config(
     path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()
 ) -> TrainConfig:
-    """Compose ``path``, apply ``key=value`` overrides and validate against ``TrainConfig``."""
+    """Compose ``path`` (a YAML file or a recipe name, see ``trm.recipes``), apply ``key=value``
+    overrides and validate against ``TrainConfig``."""
     schema = OmegaConf.structured(TrainConfig)
     try:
         layers = [schema]
         if path is not None:
-            layers.append(compose(path))
+            layers.append(compose(find_recipe(path)))
         for item in overrides:
             if "=" not in item:
                 raise TrmError(f"override {item!r} is not of the form key=value")
-        layers.append(OmegaConf.from_dotlist(list(overrides)))
+        layers.append(migrate(OmegaConf.from_dotlist(list(overrides))))
         cfg = OmegaConf.merge(*layers)
         return check_counts(OmegaConf.to_object(cfg), path)
     except OmegaConfBaseException as e:
@@ -130,12 +161,3 @@ def check_counts(cfg: TrainConfig, path: str | Path | None = None) -> TrainConfi
 def to_yaml(cfg: TrainConfig) -> str:
     """The resolved config as YAML (what the run directory keeps)."""
     return OmegaConf.to_yaml(OmegaConf.structured(cfg))
-
-
-def model_config_from_dict(d: dict) -> ModelConfig:
-    """A ``ModelConfig`` from a plain dict, rejecting unknown keys."""
-    names = {f.name for f in dataclasses.fields(ModelConfig)}
-    unknown = set(d) - names
-    if unknown:
-        raise TrmError(f"unknown model config keys {sorted(unknown)}")
-    return ModelConfig(**d)

@@ -10,6 +10,7 @@ position (pass, batch) is all that is needed to resume exactly.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ import torch
 
 from trm.errors import TrmError
 from trm.safe_io import read_json
+from trm.schedules import pool_fraction
 
 IGNORE_LABEL = -100
 FIELDS = ("inputs", "labels", "puzzle_identifiers", "puzzle_indices", "group_indices")
@@ -101,6 +103,35 @@ class PuzzleDataset:
         return np.searchsorted(self.puzzle_indices, rows, side="right") - 1
 
 
+@dataclass
+class Curriculum:
+    """Training draws from the easiest (or hardest) ``pool_fraction`` of the train puzzles,
+    a pool that grows with the run's progress (``trm.schedules.pool_fraction``)."""
+
+    order: np.ndarray  # puzzle indices, the ones to start with first
+    start: float
+    until: float
+    steps_total: int
+
+    @classmethod
+    def by_difficulty(
+        cls,
+        data: PuzzleDataset,
+        difficulty,
+        hard_first: bool,
+        start: float,
+        until: float,
+        steps_total: int,
+    ) -> Curriculum:
+        """Order the puzzles by ``difficulty(inputs, labels)`` of their first example."""
+        if (np.diff(data.puzzle_indices) != 1).any():
+            raise TrmError("a curriculum needs one example per puzzle (Sudoku, Maze datasets)")
+        first = data.puzzle_indices[:-1]
+        score = np.asarray(difficulty(data.inputs[first], data.labels[first]), np.float64)
+        order = np.argsort(-score if hard_first else score, kind="stable")
+        return cls(order, start, until, steps_total)
+
+
 class TrainSampler:
     """Seeded, resumable training batches (SPEC §2.5). ``state`` = (pass, batch in pass)."""
 
@@ -126,6 +157,7 @@ class TrainSampler:
         self.rank, self.world_size = rank, world_size
         self.pass_index, self.batch_index = 0, 0
         self._plan = None  # (puzzles per position, batch start positions) of the current pass
+        self.curriculum: Curriculum | None = None  # set by the training run when asked for
 
     def state_dict(self) -> dict:
         return {"pass_index": self.pass_index, "batch_index": self.batch_index}
@@ -160,6 +192,8 @@ class TrainSampler:
 
     def next_batch(self) -> Batch:
         """The next local batch (rows [rank*b, (rank+1)*b) of the global batch)."""
+        if self.curriculum is not None:
+            return self._curriculum_batch()
         while True:
             if self._plan is None:
                 self._plan = self._make_plan()
@@ -185,28 +219,18 @@ class TrainSampler:
         sl = slice(self.rank * b, (self.rank + 1) * b)
         return self.data.collate(rows_a[sl], pids_a[sl])
 
-
-def eval_batches(
-    data: PuzzleDataset,
-    global_batch_size: int,
-    rank: int = 0,
-    world_size: int = 1,
-    limit: int = 0,
-    seed: int = 0,
-):
-    """Yield ``(Batch, n_real)`` over the test split in order (SPEC §2.6), padded to b rows.
-
-    ``limit`` > 0 evaluates a seeded random subset of that many examples (in file order).
-    """
-    rows = np.arange(data.num_examples)
-    if 0 < limit < len(rows):
-        rows = np.sort(np.random.default_rng(seed).choice(len(rows), limit, replace=False))
-    if len(rows) < global_batch_size:  # a small test set or subset: no wasted padding rows
-        global_batch_size = -(-len(rows) // world_size) * world_size
-    b = global_batch_size // world_size
-    for start in range(0, len(rows), global_batch_size):
-        chunk = rows[start : start + global_batch_size][rank * b : (rank + 1) * b]
-        yield data.collate(chunk, data.puzzle_of_rows(chunk), pad_to=b), len(chunk)
+    def _curriculum_batch(self) -> Batch:
+        """B puzzles drawn uniformly from the current pool (seeded by the batch count)."""
+        c = self.curriculum
+        k = self.batch_index  # with a curriculum: batches drawn so far (pass_index stays 0)
+        fraction = pool_fraction(k / max(c.steps_total, 1), c.start, c.until)
+        m = min(len(c.order), max(self.B, math.ceil(fraction * len(c.order))))
+        rng = np.random.default_rng([self.seed, 7919, k])
+        puzzles = c.order[rng.integers(0, m, self.B)]
+        self.batch_index += 1
+        b = self.B // self.world_size
+        mine = puzzles[self.rank * b : (self.rank + 1) * b]
+        return self.data.collate(self.data.puzzle_indices[mine], mine)
 
 
 class Prefetcher:

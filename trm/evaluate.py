@@ -1,71 +1,76 @@
-"""Accuracy over a test split (SPEC §8.1-8.2): every example runs all supervision steps."""
+"""Accuracy over a test split (SPEC §8.1-8.2), measured through the engine (``trm.act.stream``).
+
+This is the one measurement behind both the training run's ``eval/...`` log and ``trm eval``:
+the same rows (``select_rows``), the same steps, the same metric sums (``trm.losses.step_loss``
+over each row when it halts), so the two give the same numbers on the same checkpoint and data.
+"""
 
 from __future__ import annotations
 
-from contextlib import nullcontext
-
+import numpy as np
 import torch
 import torch.distributed as dist
 
-from trm.act import Carry, initial_carry, supervision_step
-from trm.data import Batch, PuzzleDataset, eval_batches
-from trm.losses import normalise_metrics
-from trm.model import StepOutput, TinyRecursiveModel
+from trm.act import ALL_STEPS, Halting, stream, unwrap
+from trm.data import PuzzleDataset
+from trm.losses import METRICS, normalise_metrics
+
+# Rows handed to the engine at once (times the batch): bounds device memory on large splits.
+CHUNK_BATCHES = 32
 
 
-@torch.inference_mode()
-def run_steps(
-    model: torch.nn.Module,
-    core: TinyRecursiveModel,
-    batch: Batch,
-    steps: int,
-    dtype: torch.dtype,
-    autocast=nullcontext,
-) -> tuple[Carry, dict[str, torch.Tensor], StepOutput]:
-    """Run ``steps`` supervision steps on a fresh carry (no halting); the last step's outputs."""
-    carry = initial_carry(core, batch, dtype)
-    metrics = out = None
-    for _ in range(steps):
-        with autocast():
-            carry, _, metrics, out, _ = supervision_step(model, carry, batch, training=False)
-    return carry, metrics, out
+def select_rows(num_examples: int, limit: int = 0, seed: int = 0) -> np.ndarray:
+    """All example rows, or a seeded random subset of ``limit`` of them (in file order)."""
+    rows = np.arange(num_examples)
+    if 0 < limit < len(rows):
+        rows = np.sort(np.random.default_rng(seed).choice(len(rows), limit, replace=False))
+    return rows
 
 
 @torch.inference_mode()
 def evaluate(
     model: torch.nn.Module,
-    core: TinyRecursiveModel,
     data: PuzzleDataset,
     batch_size: int,
     *,
-    device: torch.device,
-    dtype: torch.dtype = torch.float32,
-    autocast=nullcontext,
+    halting: Halting = ALL_STEPS,
     limit: int = 0,
     seed: int = 0,
     rank: int = 0,
     world_size: int = 1,
+    autocast=None,
     progress=None,
 ) -> dict[str, float]:
-    """Exact accuracy, token accuracy, halting accuracy of the last step, over the test split.
+    """Exact accuracy, token accuracy, halting accuracy, steps and losses over the test split.
 
-    Metric sums stay on the device until the end; with several ranks they are all-reduced.
-    Losses are averaged per example.
+    By default every row runs all ``max_supervision_steps`` steps (the paper's number). With
+    several ranks each takes a share of the rows (``batch_size`` is global) and the sums are
+    all-reduced. Losses are averaged per example.
     """
+    core = unwrap(model)
     was_training = core.training
     core.eval()
-    sums: dict[str, torch.Tensor] = {}
-    steps = core.cfg.max_supervision_steps
-    for batch, _ in eval_batches(data, batch_size, rank, world_size, limit, seed):
-        _, metrics, _ = run_steps(model, core, batch.to(device), steps, dtype, autocast)
-        for k, v in metrics.items():
-            sums[k] = sums.get(k, 0) + v.float()
-        if progress is not None:
-            progress.update(1)
-    keys = sorted(sums)
-    vec = torch.stack([sums[k] for k in keys]) if keys else torch.zeros(0, device=device)
+    rows = np.array_split(select_rows(data.num_examples, limit, seed), world_size)[rank]
+    b = max(1, batch_size // world_size)
+    device = core.token_embedding.device
+    sums = {k: torch.zeros((), device=device) for k in METRICS}  # same keys on every rank
+    for start in range(0, len(rows), b * CHUNK_BATCHES):
+        chunk = rows[start : start + b * CHUNK_BATCHES]
+        batch = data.collate(chunk, data.puzzle_of_rows(chunk))
+        run = stream(
+            model,
+            batch.inputs.numpy(),
+            puzzle_ids=batch.puzzle_identifiers.numpy(),
+            labels=batch.labels,
+            halting=halting,
+            batch_size=b,
+            autocast=autocast,
+            progress=progress,
+        )
+        for k, v in run.metrics.items():
+            sums[k] = sums[k] + v
+    core.train(was_training)
+    vec = torch.stack([sums[k] for k in METRICS])
     if world_size > 1:
         dist.all_reduce(vec)
-    totals = dict(zip(keys, vec.tolist()))
-    core.train(was_training)
-    return normalise_metrics(totals, batch_size=None)
+    return normalise_metrics(dict(zip(METRICS, vec.tolist())), batch_size=None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from trm.model import ModelConfig, swiglu_width
+from trm.schedules import depth_segments
 
 
 def block_flops(cfg: ModelConfig) -> float:
@@ -29,7 +30,22 @@ def forward_flops(cfg: ModelConfig) -> float:
     return calls * cfg.num_layers * block_flops(cfg) + head_flops(cfg)
 
 
-def training_flops(cfg: ModelConfig) -> float:
-    """One training sample-step: forward + backward (2x) of the (n+1) calls with gradient."""
-    calls = (cfg.recursions + 2) * (cfg.latent_steps + 1)
+def training_flops(cfg: ModelConfig, depth: tuple[int, int] | None = None) -> float:
+    """One training sample-step at depth (T, n) (default the config's): the T(n+1) forward
+    calls plus the backward (2x) of the (n+1) calls with gradient."""
+    t, n = depth or (cfg.recursions, cfg.latent_steps)
+    calls = (t + 2) * (n + 1)
     return calls * cfg.num_layers * block_flops(cfg) + 3 * head_flops(cfg)
+
+
+def run_training_flops(
+    cfg: ModelConfig, batch: int, step: int, steps_total: int, schedule: list[list[float]] = ()
+) -> float:
+    """FLOPs of optimiser steps 1..``step`` of a run of ``batch`` slots (a depth schedule's
+    shallow steps cost less)."""
+    final = (cfg.recursions, cfg.latent_steps)
+    total = 0.0
+    for first, last, depth in depth_segments(list(schedule), steps_total, final):
+        if first <= step:
+            total += (min(step, last) - first + 1) * batch * training_flops(cfg, depth)
+    return total

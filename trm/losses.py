@@ -42,6 +42,16 @@ def softmax_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.T
 
 
 LOSSES = {"stablemax": stablemax_cross_entropy, "softmax": softmax_cross_entropy}
+# The metric sums of ``step_loss``, by name.
+METRICS = (
+    "count",
+    "accuracy",
+    "exact_accuracy",
+    "q_halt_accuracy",
+    "steps",
+    "lm_loss",
+    "q_halt_loss",
+)
 
 
 def step_loss(
@@ -51,17 +61,20 @@ def step_loss(
     halted: torch.Tensor,
     steps: torch.Tensor,
     loss_type: str = "stablemax",
+    lm_weights: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Summed loss of one supervision step and its metric sums (SPEC §6.2-6.3).
 
-    ``loss = sum_s mean_tokens CE + 0.5 * sum_s BCE(q_halt_s, exactly_right_s)``, summed over
-    slots (divide by the global batch before backward). Metrics are device tensors, counted
-    over slots that are halted after this step and have a valid label; nothing is synchronised.
+    ``loss = sum_s w_s mean_tokens CE + 0.5 * sum_s BCE(q_halt_s, exactly_right_s)``, summed
+    over slots (divide by the global batch before backward); ``w_s`` = ``lm_weights`` (b,), 1 in
+    the paper. Metrics are device tensors, counted over slots that are halted after this step
+    and have a valid label; nothing is synchronised.
     """
     valid = labels != IGNORE_LABEL
     n_valid = valid.sum(-1)
     per_token = LOSSES[loss_type](logits, labels)
-    lm_loss = (per_token.sum(-1) / n_valid.clamp(min=1)).sum()
+    per_slot = per_token.sum(-1) / n_valid.clamp(min=1)
+    lm_loss = (per_slot if lm_weights is None else per_slot * lm_weights).sum()
 
     with torch.no_grad():
         token_right = (logits.argmax(-1) == labels) & valid
@@ -85,6 +98,17 @@ def step_loss(
             "q_halt_loss": q_halt_loss.detach(),
         }
     return loss, metrics
+
+
+def answer_loss_weights(
+    steps: torch.Tensor, halted: torch.Tensor, decay: float = 1.0, final_only: bool = False
+) -> torch.Tensor | None:
+    """Per-slot answer-loss weights (b,): ``decay^(step-1)``, and 0 on a slot's non-final
+    steps with ``final_only``; None for the paper's uniform weights."""
+    if decay == 1.0 and not final_only:
+        return None
+    w = torch.pow(torch.full_like(steps, decay, dtype=torch.float32), (steps - 1).float())
+    return w * halted.float() if final_only else w
 
 
 def normalise_metrics(sums: dict[str, float], batch_size: int | None) -> dict[str, float]:

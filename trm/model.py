@@ -2,9 +2,10 @@
 
 Names follow the paper: ``x`` is the embedded question, ``y`` the embedded current answer and
 ``z`` the latent reasoning state (the official code calls them ``input_embeddings``, ``z_H`` and
-``z_L``). One supervision step runs ``recursions`` (T) processes; each updates
-``z <- net(z, x + y)`` ``latent_steps`` (n) times and then ``y <- net(y, z)``. Only the last
-process carries gradient (SPEC §4.8). The deep-supervision loop around it is in ``trm.act``.
+``z_L``). One supervision step is ``deep_recursion``: ``recursions`` (T) calls of
+``latent_recursion``, which updates ``z <- net(z, x + y)`` ``latent_steps`` (n) times and then
+``y <- net(y, z)``. Only the last call carries gradient (SPEC §4.8). The deep-supervision loop
+around it (carry, halting, refilling) is in ``trm.act``.
 """
 
 from __future__ import annotations
@@ -36,8 +37,7 @@ class ModelConfig:
     norm_eps: float = 1e-5
     puzzle_emb_dim: int = 512  # 0 disables puzzle embeddings
     puzzle_emb_len: int = 16  # prefix positions reserved for the puzzle embedding
-    max_supervision_steps: int = 16  # N_sup
-    halt_exploration_prob: float = 0.1
+    max_supervision_steps: int = 16  # N_sup (the training schedule; inference may run more)
     vocab_size: int = 0  # from data
     seq_len: int = 0  # from data
     num_puzzle_identifiers: int = 1  # from data
@@ -211,6 +211,8 @@ class TinyRecursiveModel(nn.Module):
         super().__init__()
         if cfg.vocab_size <= 0 or cfg.seq_len <= 0:
             raise ValueError("ModelConfig.vocab_size and seq_len must be set from the dataset")
+        # (T, n) overriding the config's while a training depth schedule runs (None: the config's)
+        self.depth: tuple[int, int] | None = None
         self.cfg = cfg
         d = cfg.dim
         self.token_embedding = nn.Parameter(
@@ -274,12 +276,25 @@ class TinyRecursiveModel(nn.Module):
         z = self.z_init.to(device=device, dtype=dtype).expand(shape)
         return y, z
 
-    def latent_recursion(self, x, y, z, rope):
-        """One recursion process: n latent updates, then one answer update."""
-        for _ in range(self.cfg.latent_steps):
+    def latent_recursion(self, x, y, z, rope, n: int):
+        """One recursion process: n updates ``z <- net(z, x + y)``, then ``y <- net(y, z)``."""
+        for _ in range(n):
             z = self.net(z, x + y, rope)
         y = self.net(y, z, rope)
         return y, z
+
+    def deep_recursion(self, x: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> StepOutput:
+        """One supervision step: T latent recursions (the first T-1 without gradient), then the
+        answer logits and the halting logits; ``(y, z)`` come back detached for the carry."""
+        rope = self.rope()
+        T, n = self.depth or (self.cfg.recursions, self.cfg.latent_steps)
+        with torch.no_grad():
+            for _ in range(T - 1):
+                y, z = self.latent_recursion(x, y, z, rope, n)
+        y, z = self.latent_recursion(x, y, z, rope, n)
+        logits = self.output_head(y[:, self.cfg.prefix_len :])  # (B, L, V)
+        q = self.halt_head(y[:, 0]).float()  # (B, 2): halt, continue
+        return StepOutput(y.detach(), z.detach(), logits, q[:, 0], q[:, 1])
 
     def forward(
         self,
@@ -288,16 +303,8 @@ class TinyRecursiveModel(nn.Module):
         y: torch.Tensor,
         z: torch.Tensor,
     ) -> StepOutput:
-        """One supervision step from the carried ``(y, z)``: T processes, the last with grad."""
-        rope = self.rope()
-        x = self.embed(inputs, puzzle_rows)
-        with torch.no_grad():
-            for _ in range(self.cfg.recursions - 1):
-                y, z = self.latent_recursion(x, y, z, rope)
-        y, z = self.latent_recursion(x, y, z, rope)
-        logits = self.output_head(y[:, self.cfg.prefix_len :])
-        q = self.halt_head(y[:, 0]).float()
-        return StepOutput(y.detach(), z.detach(), logits, q[:, 0], q[:, 1])
+        """Embed the question (x) and run ``deep_recursion`` from the carried ``(y, z)``."""
+        return self.deep_recursion(self.embed(inputs, puzzle_rows), y, z)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -19,9 +19,9 @@ from omegaconf import OmegaConf
 from trm.config import TrainConfig
 from trm.errors import TrmError
 from trm.model import ModelConfig, TinyRecursiveModel
+from trm.puzzles import KINDS, kind_of_vocab
 
 PREFIXES = ("_orig_mod.", "model.", "inner.")
-SEQ_LEN = {"sudoku": 81, "maze": 900, "arc": 900}
 
 # their name (after the prefixes) -> ours; {i} is a block index
 _NAMES = {
@@ -59,7 +59,6 @@ ARCH_KEYS = {
     "puzzle_emb_ndim": "puzzle_emb_dim",
     "puzzle_emb_len": "puzzle_emb_len",
     "halt_max_steps": "max_supervision_steps",
-    "halt_exploration_prob": "halt_exploration_prob",
     "rope_theta": "rope_theta",
     "rms_norm_eps": "norm_eps",
 }
@@ -74,6 +73,7 @@ IGNORED_ARCH_KEYS = {
     "vocab_size",
     "num_puzzle_identifiers",
     "causal",
+    "halt_exploration_prob",  # a training setting (TrainConfig), not part of the model
 }
 
 
@@ -147,8 +147,8 @@ def convert_state_dict(
     token_mlp = ours.get("net.blocks.0.token_mlp.down.weight")
     if token_mlp is not None:
         cfg.seq_len = token_mlp.shape[0] - cfg.prefix_len
-    elif kind in SEQ_LEN:
-        cfg.seq_len = SEQ_LEN[kind]
+    elif (kind or kind_of_vocab(cfg.vocab_size)) in KINDS:  # the vocabulary names the kind
+        cfg.seq_len = KINDS[kind or kind_of_vocab(cfg.vocab_size)].SEQ_LEN
     else:
         raise TrmError("official checkpoint: the sequence length is unknown; name the puzzle kind")
     return ours
@@ -160,6 +160,8 @@ def load_official(
     """A model (eval mode, CPU) from an official state dict and its arch YAML."""
     try:
         arch = OmegaConf.to_container(OmegaConf.load(arch_yaml), resolve=True)
+        if isinstance(arch, dict) and isinstance(arch.get("arch"), dict):
+            arch = arch["arch"]  # the official full config (all_config.yaml) holds it under arch
     except FileNotFoundError:
         raise TrmError(f"{arch_yaml}: no such config file") from None
     except Exception as e:

@@ -55,30 +55,41 @@ def keep_freed_memory() -> None:
         pass
 
 
+def pick_device(device: str = "auto") -> torch.device:
+    """``auto`` -> cuda when available, else cpu; ``cpu``, ``cuda`` or ``cuda:N`` as given."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.split(":")[0] not in ("cpu", "cuda"):
+        raise TrmError(f"device must be auto, cpu or cuda, got {device!r}")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise TrmError(f"device={device} but no CUDA device is available")
+    return torch.device(device)
+
+
+def inference_runtime(device: str | torch.device = "auto") -> Runtime:
+    """The runtime of ``trm solve`` / ``trm eval``: one process, bf16 autocast on CUDA."""
+    dev = device if isinstance(device, torch.device) else pick_device(device)
+    return Runtime(dev, bf16=dev.type == "cuda")
+
+
 def setup_runtime(device: str = "auto", bf16: bool = True, threads: int = 0) -> Runtime:
     """Pick the device; under ``torchrun`` join the process group (NCCL on CUDA, gloo on CPU)."""
     if threads > 0:
         torch.set_num_threads(threads)
     if device in ("auto", "cpu") and not torch.cuda.is_available():
         keep_freed_memory()
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise TrmError("device=cuda but no CUDA device is available")
-    if device not in ("cpu", "cuda"):
-        raise TrmError(f"device must be auto, cpu or cuda, got {device!r}")
+    dev = pick_device(device)
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     if world_size > 1 and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device == "cuda" else "gloo")
-    dev = torch.device(device)
-    if device == "cuda":
+        dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
+    if dev.type == "cuda":
         local = int(os.environ.get("LOCAL_RANK", "0"))
         torch.cuda.set_device(local)
         dev = torch.device("cuda", local)
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
-    return Runtime(dev, rank, world_size, bf16=bf16 and device == "cuda")
+    return Runtime(dev, rank, world_size, bf16=bf16 and dev.type == "cuda")
 
 
 def teardown_runtime() -> None:

@@ -1,7 +1,9 @@
 """The training loop (SPEC §7.6): deep supervision with carry, optimisers, EMA, eval, checkpoints.
 
-``train(cfg)`` reads top to bottom: setup, data, model and optimisers, resume, then the loop.
-One optimiser step = one supervision step on every slot of the fixed-size batch.
+Everything a run changes lives in one ``TrainState`` (model, optimisers, EMA, carry, sampler,
+halting generator, step). ``train(cfg)`` reads top to bottom: setup, data, state, resume, then
+``_loop``; each piece of a step is a small function over the state. One optimiser step = one
+supervision step (``trm.act.supervision_step``) on every slot of the fixed-size batch.
 """
 
 from __future__ import annotations
@@ -10,14 +12,14 @@ import math
 import signal
 import sys
 import time
-from contextlib import nullcontext
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
-from trm.act import Carry, initial_carry, supervision_step
+from trm.act import ALL_STEPS, Carry, initial_carry, supervision_step
 from trm.checkpoint import (
     CHECKPOINT,
     INFERENCE,
@@ -29,22 +31,60 @@ from trm.checkpoint import (
     write_text_atomic,
 )
 from trm.config import TrainConfig, load_config, to_yaml
-from trm.data import Prefetcher, PuzzleDataset, TrainSampler
+from trm.data import Batch, Curriculum, Prefetcher, PuzzleDataset, TrainSampler
 from trm.errors import TrmError
 from trm.evaluate import evaluate
+from trm.flops import run_training_flops
 from trm.losses import normalise_metrics
 from trm.metrics_log import MetricsLog
 from trm.model import TinyRecursiveModel
 from trm.optim import EMA, AdamATan2, learning_rate, sign_sgd_rows
+from trm.puzzles import KINDS, kind_of_vocab
 from trm.runtime import Runtime, setup_runtime, teardown_runtime
 from trm.safe_io import check_writable_dir
+from trm.schedules import check_curriculum, check_depth_schedule, depth_for_step
 
-KIND_BY_VOCAB = {11: "sudoku", 6: "maze", 12: "arc"}
 POSTFIX = (("loss", "lm_loss"), ("acc", "accuracy"), ("exact", "exact_accuracy"))
 
 
 class Interrupted(Exception):
     """SIGINT or SIGTERM arrived; a checkpoint was saved."""
+
+
+@dataclass
+class TrainState:
+    """Everything a training run changes, and what it needs to change it."""
+
+    cfg: TrainConfig
+    rt: Runtime
+    core: TinyRecursiveModel  # the plain model (its weights, the puzzle-embedding table)
+    fwd: torch.nn.Module  # what steps call: the model, compiled and/or DDP-wrapped
+    adam: AdamATan2
+    ema: EMA | None
+    sampler: TrainSampler | None
+    generator: torch.Generator  # halting exploration; the same on every rank
+    steps_total: int
+    step: int = 0
+    carry: Carry | None = None
+    sampler_state: dict = field(default_factory=dict)  # position after the last consumed batch
+
+    @property
+    def loss_scale(self) -> float:
+        """1 / examples the summed loss is divided by (DDP averages gradients over ranks)."""
+        b = self.cfg.global_batch_size
+        return 1 / (b // self.rt.world_size if self.rt.world_size > 1 else b)
+
+    def learning_rates(self) -> tuple[float, float]:
+        """(network lr, puzzle-embedding lr) of the current step (warm-up, then cosine)."""
+        c = self.cfg
+        sched = (self.step, c.lr_warmup_steps, self.steps_total, c.lr_min_ratio)
+        return (
+            learning_rate(self.step, c.lr, *sched[1:]),
+            learning_rate(self.step, c.puzzle_emb_lr, *sched[1:]),
+        )
+
+
+# --- setup -----------------------------------------------------------------------------------
 
 
 def fill_from_data(cfg: TrainConfig, data: PuzzleDataset) -> None:
@@ -54,7 +94,7 @@ def fill_from_data(cfg: TrainConfig, data: PuzzleDataset) -> None:
     cfg.model.seq_len = int(meta["seq_len"])
     cfg.model.num_puzzle_identifiers = int(meta["num_puzzle_identifiers"])
     if not cfg.kind:
-        cfg.kind = KIND_BY_VOCAB.get(cfg.model.vocab_size, "")
+        cfg.kind = kind_of_vocab(cfg.model.vocab_size)
 
 
 def total_steps(cfg: TrainConfig, data: PuzzleDataset) -> int:
@@ -68,6 +108,7 @@ def total_steps(cfg: TrainConfig, data: PuzzleDataset) -> int:
 
 
 def prepare_run_dir(cfg: TrainConfig, config_path: str | None) -> Path:
+    """The run directory (default ``runs/<config stem>-<time>``), named into the config."""
     if not cfg.run_name:
         stem = Path(config_path).stem if config_path else "run"
         cfg.run_name = f"{stem}-{datetime.now():%Y%m%d-%H%M%S}"
@@ -97,42 +138,167 @@ def build_model(cfg: TrainConfig, rt: Runtime) -> tuple[TinyRecursiveModel, torc
     return core, fwd
 
 
-def train_step(
-    fwd,
-    core: TinyRecursiveModel,
-    carry: Carry,
-    batch,
-    adam: AdamATan2,
-    ema: EMA | None,
-    cfg: TrainConfig,
-    lr: float,
-    lr_e: float,
-    loss_scale: float,
-    generator=None,
-    autocast=None,
-):
-    """One optimiser step: a supervision step on every slot, backward, sign-SGD, AdamATan2, EMA."""
+def init_state(
+    cfg: TrainConfig, rt: Runtime, sampler: TrainSampler | None, steps_total: int
+) -> TrainState:
+    """A fresh state: model, optimisers, EMA and the halting generator, seeded by ``cfg``."""
+    core, fwd = build_model(cfg, rt)
+    adam = AdamATan2(
+        core.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), weight_decay=cfg.weight_decay
+    )
+    ema = EMA(core, cfg.ema_rate) if cfg.ema else None
+    generator = torch.Generator(device=rt.device)
+    generator.manual_seed(cfg.seed + 1)  # the same on every rank (see act.should_halt)
+    state = TrainState(cfg, rt, core, fwd, adam, ema, sampler, generator, steps_total)
+    if sampler is not None:
+        state.sampler_state = sampler.state_dict()
+    return state
+
+
+def restore(state: TrainState, run_dir: Path) -> None:
+    """Load a run's resumable checkpoint into ``state`` (this rank's carry and generator)."""
+    saved = load_training_state(run_dir)
+    rt = state.rt
+    state.core.load_state_dict(saved["model"])
+    state.adam.load_state_dict(saved["adam"])
+    if state.ema is not None:
+        state.ema.load_state_dict(saved["ema"])
+    state.sampler.load_state_dict(saved["sampler"])
+    state.sampler_state = state.sampler.state_dict()
+    state.generator.set_state(saved["generator"][rt.rank])
+    state.step = saved["step"]
+    if saved["carry"] is not None:
+        carry = {k: v.to(rt.device) for k, v in saved["carry"][rt.rank].items()}
+        state.carry = Carry.from_state_dict(carry)
+
+
+def save_checkpoint(state: TrainState, run_dir: Path) -> None:
+    """Write the resumable checkpoint (every rank's carry and generator, gathered to rank 0)."""
+    c = state.carry
+    carries = _gather(
+        [None if c is None else {k: v.cpu() for k, v in c.state_dict().items()}], state.rt
+    )
+    gens = _gather([state.generator.get_state()], state.rt)
+    if state.rt.is_main:
+        save_training_state(
+            run_dir,
+            {
+                "step": state.step,
+                "model": state.core.state_dict(),
+                "adam": state.adam.state_dict(),
+                "ema": state.ema.state_dict() if state.ema else None,
+                "sampler": state.sampler_state,
+                "generator": gens,
+                "carry": carries,
+                "config": to_yaml(state.cfg),
+            },
+        )
+
+
+# --- one optimiser step ----------------------------------------------------------------------
+
+
+def train_step(state: TrainState, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """One optimiser step at ``state.step``: a supervision step on every slot, backward,
+    sign-SGD on the puzzle rows, AdamATan2, EMA. Returns the summed loss and metric sums
+    (device tensors: nothing here reads the device)."""
+    cfg, core = state.cfg, state.core
+    lr, lr_e = state.learning_rates()
+    set_depth(state)
+    if state.carry is None:
+        state.carry = initial_carry(core, batch, state.rt.state_dtype)
     core.train()
-    with (autocast or nullcontext)():
-        carry, loss, metrics, _, rows = supervision_step(
-            fwd, carry, batch, training=True, generator=generator, loss_type=cfg.loss_type
+    with state.rt.autocast()():
+        result = supervision_step(
+            state.fwd,
+            state.carry,
+            batch,
+            training=True,
+            exploration_prob=cfg.halt_exploration_prob,
+            generator=state.generator,
+            loss_type=cfg.loss_type,
+            step_loss_decay=cfg.step_loss_decay,
+            final_step_only=cfg.final_step_only,
         )
-    (loss * loss_scale).backward()
+    (result.loss * state.loss_scale).backward()
+    if cfg.grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(core.parameters(), cfg.grad_clip)
+    state.carry = result.carry
+    rows = result.puzzle_rows
     if rows is not None:
-        sign_sgd_rows(
-            core.puzzle_embedding,
-            carry.data.puzzle_identifiers,
-            rows.grad,
-            lr_e,
-            cfg.puzzle_emb_weight_decay,
-        )
-    for group in adam.param_groups:
+        ids = state.carry.data.puzzle_identifiers
+        sign_sgd_rows(core.puzzle_embedding, ids, rows.grad, lr_e, cfg.puzzle_emb_weight_decay)
+    for group in state.adam.param_groups:
         group["lr"] = lr
-    adam.step()
-    adam.zero_grad(set_to_none=True)
-    if ema is not None:
-        ema.update(core)
-    return carry, loss, metrics
+    state.adam.step()
+    state.adam.zero_grad(set_to_none=True)
+    if state.ema is not None:
+        state.ema.update(core)
+    return result.loss, result.metrics
+
+
+def set_depth(state: TrainState) -> None:
+    """Put the depth schedule's (T, n) for ``state.step`` on the model; when it grows and the
+    recipe asks, start the optimiser's moments afresh (RSM-style)."""
+    cfg, core = state.cfg, state.core
+    if not cfg.depth_schedule:
+        return
+    final = (cfg.model.recursions, cfg.model.latent_steps)
+    depth = depth_for_step(cfg.depth_schedule, state.step, state.steps_total, final)
+    before = depth_for_step(cfg.depth_schedule, state.step - 1, state.steps_total, final)
+    if cfg.reset_optimizer_on_depth_change and state.step > 1 and depth != before:
+        state.adam.state.clear()  # AdamATan2 creates fresh moments for parameters without state
+    core.depth = depth
+
+
+def run_flops(state: TrainState) -> float:
+    """Training FLOPs of the run up to ``state.step`` (matrix products, SPEC §9)."""
+    cfg = state.cfg
+    return run_training_flops(
+        cfg.model, cfg.global_batch_size, state.step, state.steps_total, cfg.depth_schedule
+    )
+
+
+# --- evaluation and export -------------------------------------------------------------------
+
+
+def evaluate_and_export(
+    state: TrainState, run_dir: Path, test_data: PuzzleDataset | None, log, bar=None
+) -> None:
+    """Evaluate the EMA weights on the test split (when given) and write the inference dir."""
+    cfg, rt = state.cfg, state.rt
+    state.core.depth = None  # evaluate and export at the model's own depth
+    if state.ema is not None:
+        state.ema.swap(state.core)  # evaluate and export the EMA weights, without a copy
+    try:
+        if test_data is not None:
+            metrics = evaluate(
+                state.fwd,
+                test_data,
+                cfg.eval_batch_size or cfg.global_batch_size,
+                halting=ALL_STEPS,
+                limit=cfg.eval_limit,
+                seed=cfg.seed,
+                rank=rt.rank,
+                world_size=rt.world_size,
+                autocast=rt.autocast(),
+            )
+            metrics["flops"] = run_flops(state)
+            log.log(state.step, {f"eval/{k}": v for k, v in metrics.items()})
+            if rt.is_main and bar is not None:
+                exact, acc = metrics.get("exact_accuracy", 0.0), metrics.get("accuracy", 0.0)
+                bar.write(
+                    f"step {state.step}: eval exact_accuracy {exact:.4f} accuracy {acc:.4f} "
+                    f"(n={int(metrics['count'])})"
+                )
+        if rt.is_main:
+            save_inference(run_dir / INFERENCE, state.core, cfg)
+    finally:
+        if state.ema is not None:
+            state.ema.swap(state.core)
+
+
+# --- the run ---------------------------------------------------------------------------------
 
 
 def train(
@@ -149,227 +315,169 @@ def train(
     as a signal would (for sessions shorter than the run). A new run refuses a ``run_dir``
     that holds one, unless ``overwrite``.
     """
-    # --- setup --------------------------------------------------------------------------
     rt = setup_runtime(cfg.device, cfg.bf16, cfg.threads)
     try:
-        return _train(cfg, rt, config_path, resume_dir, progress, stop_at_step, overwrite)
+        run_dir = _check_run_dir(cfg, rt, config_path, resume_dir, overwrite)
+        train_data = PuzzleDataset(cfg.data_path, "train")
+        has_test = (Path(cfg.data_path) / "test").is_dir()
+        test_data = PuzzleDataset(cfg.data_path, "test") if has_test else None
+        fill_from_data(cfg, train_data)
+        if rt.is_main:
+            if overwrite and not resume_dir:
+                clear_run_dir(run_dir)
+            run_dir.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(run_dir / "config.yaml", to_yaml(cfg))
+        B = cfg.global_batch_size
+        sampler = TrainSampler(train_data, B, cfg.eval_interval, cfg.seed, rt.rank, rt.world_size)
+        state = init_state(cfg, rt, sampler, total_steps(cfg, train_data))
+        if cfg.curriculum != "none":
+            sampler.curriculum = Curriculum.by_difficulty(
+                train_data,
+                KINDS[cfg.kind].difficulty,
+                cfg.curriculum == "hard_first",
+                cfg.curriculum_start,
+                cfg.curriculum_until,
+                state.steps_total,
+            )
+        if resume_dir:
+            restore(state, run_dir)
+            if rt.is_main:
+                print(
+                    f"trm: resumed {run_dir} at step {state.step} of {state.steps_total}",
+                    file=sys.stderr,
+                )
+        log = MetricsLog(run_dir, cfg, state.step if resume_dir else None, rt.is_main)
+        _loop(state, run_dir, test_data, log, progress, stop_at_step)
+        return run_dir
     finally:
         teardown_runtime()
 
 
-def _train(
-    cfg: TrainConfig,
-    rt: Runtime,
-    config_path,
-    resume_dir,
-    progress,
-    stop_at_step=0,
-    overwrite=False,
-) -> Path:
-    run_dir = Path(resume_dir) if resume_dir else prepare_run_dir(cfg, config_path)
+def _check_run_dir(cfg: TrainConfig, rt: Runtime, config_path, resume_dir, overwrite) -> Path:
+    """The run directory, checked before any work: writable, and (a new run) holding no run
+    unless ``overwrite``. Every rank checks before rank 0 writes (a barrier under DDP)."""
     if resume_dir:
-        check_writable_dir(run_dir, "run directory")
-    else:
-        check_new_run_dir(run_dir, overwrite)
-        if rt.world_size > 1:
-            torch.distributed.barrier()  # every rank has checked before rank 0 writes
-    train_data = PuzzleDataset(cfg.data_path, "train")
-    test_data = (
-        PuzzleDataset(cfg.data_path, "test") if (Path(cfg.data_path) / "test").is_dir() else None
-    )
-    fill_from_data(cfg, train_data)
-    steps_total = total_steps(cfg, train_data)
-    B, b = cfg.global_batch_size, cfg.global_batch_size // rt.world_size
-    if rt.is_main:
-        if overwrite and not resume_dir:
-            clear_run_dir(run_dir)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(run_dir / "config.yaml", to_yaml(cfg))
+        return check_writable_dir(resume_dir, "run directory")
+    run_dir = prepare_run_dir(cfg, config_path)
+    check_new_run_dir(run_dir, overwrite)
+    if rt.world_size > 1:
+        torch.distributed.barrier()  # every rank has checked before rank 0 writes
+    return run_dir
 
-    # --- model, optimisers, sampler -----------------------------------------------------
-    core, fwd = build_model(cfg, rt)
-    adam = AdamATan2(
-        core.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), weight_decay=cfg.weight_decay
-    )
-    ema = EMA(core, cfg.ema_rate) if cfg.ema else None
-    sampler = TrainSampler(train_data, B, cfg.eval_interval, cfg.seed, rt.rank, rt.world_size)
-    eval_every = cfg.eval_every_steps or sampler.batches_per_pass()
-    generator = torch.Generator(device=rt.device)
-    generator.manual_seed(cfg.seed + 1)  # the same on every rank (see act.should_halt)
-    autocast = rt.autocast()
-    step, carry = 0, None
 
-    # --- resume -------------------------------------------------------------------------
-    if resume_dir:
-        state = load_training_state(run_dir)
-        core.load_state_dict(state["model"])
-        adam.load_state_dict(state["adam"])
-        if ema is not None:
-            ema.load_state_dict(state["ema"])
-        sampler.load_state_dict(state["sampler"])
-        generator.set_state(state["generator"][rt.rank])
-        step = state["step"]
-        if state["carry"] is not None:
-            carry = Carry.from_state_dict(
-                {k: v.to(rt.device) for k, v in state["carry"][rt.rank].items()}
-            )
-        if rt.is_main:
-            print(f"trm: resumed {run_dir} at step {step} of {steps_total}", file=sys.stderr)
-    log = MetricsLog(run_dir, cfg, step if resume_dir else None, rt.is_main)
+def _loop(state: TrainState, run_dir: Path, test_data, log, progress: bool, stop_at: int) -> None:
+    """Optimiser steps until the end, with logging, evaluation, checkpoints and clean stops.
 
-    def checkpoint() -> None:
-        carries = _gather(
-            [None if carry is None else {k: v.cpu() for k, v in carry.state_dict().items()}], rt
-        )
-        gens = _gather([generator.get_state()], rt)
-        if rt.is_main:
-            save_training_state(
-                run_dir,
-                {
-                    "step": step,
-                    "model": core.state_dict(),
-                    "adam": adam.state_dict(),
-                    "ema": ema.state_dict() if ema else None,
-                    "sampler": sampler_state if prefetch is not None else sampler.state_dict(),
-                    "generator": gens,
-                    "carry": carries,
-                    "config": to_yaml(cfg),
-                },
-            )
-
-    def evaluate_and_export(run_eval: bool = True) -> None:
-        if ema is not None:
-            ema.swap(core)  # evaluate and export the EMA weights, without copying the model
-        try:
-            if test_data is not None and run_eval:
-                metrics = evaluate(
-                    fwd,
-                    core,
-                    test_data,
-                    cfg.eval_batch_size or B,
-                    device=rt.device,
-                    dtype=rt.state_dtype,
-                    autocast=autocast,
-                    limit=cfg.eval_limit,
-                    seed=cfg.seed,
-                    rank=rt.rank,
-                    world_size=rt.world_size,
-                )
-                log.log(step, {f"eval/{k}": v for k, v in metrics.items()})
-                if rt.is_main and bar is not None:
-                    exact, acc = metrics.get("exact_accuracy", 0.0), metrics.get("accuracy", 0.0)
-                    bar.write(
-                        f"step {step}: eval exact_accuracy {exact:.4f} accuracy {acc:.4f} "
-                        f"(n={int(metrics['count'])})"
-                    )
-            if rt.is_main:
-                save_inference(run_dir / INFERENCE, core, cfg)
-        finally:
-            if ema is not None:
-                ema.swap(core)
-
-    stop = {"signal": None}
-
-    def check_finite() -> None:
-        # the only host read of the loss flag (at log and checkpoint steps), agreed by all ranks
-        if _any_rank(bad_loss, rt):
-            raise TrmError(
-                f"the loss became NaN or infinite before step {step}; stopped. The last good "
-                f"checkpoint (step {last_good}) is kept in {run_dir / CHECKPOINT}"
-            )
-
-    def on_signal(signum, _frame):
-        stop["signal"] = signum
-
-    old_handlers = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-
-    # --- the loop -----------------------------------------------------------------------
+    The loss is checked for NaN only where the host reads the device anyway (logging and
+    checkpoint steps); a signal or ``stop_at`` saves a checkpoint and raises ``Interrupted``.
+    """
+    cfg, rt = state.cfg, state.rt
+    eval_every = cfg.eval_every_steps or state.sampler.batches_per_pass()
+    stop: dict = {"signal": None}
+    old_handlers = {
+        s: signal.signal(s, lambda signum, _: stop.update(signal=signum))
+        for s in (signal.SIGINT, signal.SIGTERM)
+    }
     # On CUDA the next batches are prepared in a thread while the GPU works.
-    prefetch = Prefetcher(sampler, rt.device) if rt.device.type == "cuda" else None
-    sampler_state = sampler.state_dict()
+    prefetch = Prefetcher(state.sampler, rt.device) if rt.device.type == "cuda" else None
     bar = tqdm(
-        total=steps_total, initial=step, disable=not (progress and rt.is_main), dynamic_ncols=True
+        total=state.steps_total,
+        initial=state.step,
+        disable=not (progress and rt.is_main),
+        dynamic_ncols=True,
     )
-    sums: dict[str, torch.Tensor] = {}
-    shown: dict[str, float] = {}  # the progress bar's last known loss and accuracies
-    bad_loss = torch.zeros((), dtype=torch.bool, device=rt.device)
-    last_good, t_last, step_last = step, time.perf_counter(), step
+    meter = _Meter(state.step, rt.device)
     try:
-        while step < steps_total:
-            # one optimiser step = one supervision step on every slot
-            if prefetch is not None:
-                batch, sampler_state = prefetch.next()
-            else:
-                batch = sampler.next_batch()
-            if carry is None:
-                carry = initial_carry(core, batch, rt.state_dtype)
-            step += 1
-            lr = learning_rate(step, cfg.lr, cfg.lr_warmup_steps, steps_total, cfg.lr_min_ratio)
-            lr_e = learning_rate(
-                step, cfg.puzzle_emb_lr, cfg.lr_warmup_steps, steps_total, cfg.lr_min_ratio
-            )
-            carry, loss, metrics = train_step(
-                fwd,
-                core,
-                carry,
-                batch,
-                adam,
-                ema,
-                cfg,
-                lr,
-                lr_e,
-                loss_scale=1 / (b if rt.world_size > 1 else B),  # DDP averages
-                generator=generator,
-                autocast=autocast,
-            )
-            bad_loss |= ~torch.isfinite(loss.detach())
-            for k, v in metrics.items():  # stays on the device: no host sync inside a step
-                sums[k] = sums.get(k, 0) + v
+        while state.step < state.steps_total:
+            batch = _next_batch(state, prefetch)
+            state.step += 1
+            loss, metrics = train_step(state, batch)
+            meter.add(loss, metrics)
             bar.update(1)
-
-            if step % cfg.log_every_steps == 0 or step == steps_total:
-                check_finite()
-                now = time.perf_counter()
-                values = _reduce_metrics(sums, rt)
-                values = normalise_metrics(values, batch_size=B * (step - step_last))
-                values["lr"] = lr
-                values["sample_steps_per_s"] = B * (step - step_last) / max(now - t_last, 1e-9)
-                log.log(step, {f"train/{k}": v for k, v in values.items()})
-                shown.update(  # accuracies only when some slot halted: else the last known
-                    {k: values[k] for k in ("lm_loss", "accuracy", "exact_accuracy") if k in values}
-                )
-                bar.set_postfix(
-                    {short: f"{shown[k]:.3f}" for short, k in POSTFIX if k in shown},
-                    sps=f"{values['sample_steps_per_s']:.1f}",
-                )
-                sums, t_last, step_last = {}, now, step
-            if step % eval_every == 0 or step == steps_total:
-                evaluate_and_export()
-            if (
-                step % cfg.checkpoint_every_steps == 0
-                or step % eval_every == 0
-                or step == steps_total
-            ):
-                check_finite()
-                checkpoint()
-                last_good = step
-            if step == stop_at_step:
+            step, last = state.step, state.step == state.steps_total
+            if step % cfg.log_every_steps == 0 or last:
+                meter.check_finite(step, run_dir, rt)
+                _log_train(state, meter, log, bar)
+            if step % eval_every == 0 or last:
+                evaluate_and_export(state, run_dir, test_data, log, bar)
+            if step % cfg.checkpoint_every_steps == 0 or step % eval_every == 0 or last:
+                meter.check_finite(step, run_dir, rt)
+                save_checkpoint(state, run_dir)
+                meter.last_good = step
+            if step == stop_at:
                 stop["signal"] = "stop_at_step"
             if stop["signal"] is not None:
-                if not _any_rank(bad_loss, rt):
-                    checkpoint()
-                    evaluate_and_export(run_eval=False)  # the inference weights of this step
-                raise Interrupted(
-                    f"stopped by signal {stop['signal']} at step {step}; "
-                    f"resume with: trm train --resume {run_dir}"
-                )
+                _stop(state, run_dir, meter, log, stop["signal"])
     finally:
         bar.close()
         if prefetch is not None:
             prefetch.close()
         for s, h in old_handlers.items():
             signal.signal(s, h)
-    return run_dir
+
+
+def _next_batch(state: TrainState, prefetch: Prefetcher | None) -> Batch:
+    """The next batch, recording the sampler position just after it (what a checkpoint keeps)."""
+    if prefetch is not None:
+        batch, state.sampler_state = prefetch.next()
+        return batch
+    batch = state.sampler.next_batch()
+    state.sampler_state = state.sampler.state_dict()
+    return batch
+
+
+def _stop(state: TrainState, run_dir: Path, meter: _Meter, log, why) -> None:
+    """Save a checkpoint and the inference weights of this step (unless the loss is bad)."""
+    if not _any_rank(meter.bad_loss, state.rt):
+        save_checkpoint(state, run_dir)
+        evaluate_and_export(state, run_dir, None, log)  # the inference weights of this step
+    raise Interrupted(
+        f"stopped by signal {why} at step {state.step}; resume with: trm train --resume {run_dir}"
+    )
+
+
+class _Meter:
+    """Metric sums kept on the device between log steps, and the NaN flag of the loss."""
+
+    def __init__(self, step: int, device: torch.device):
+        self.sums: dict[str, torch.Tensor] = {}
+        self.shown: dict[str, float] = {}  # the progress bar's last known loss and accuracies
+        self.bad_loss = torch.zeros((), dtype=torch.bool, device=device)
+        self.last_good = self.step_last = step
+        self.t_last = time.perf_counter()
+
+    def add(self, loss: torch.Tensor, metrics: dict[str, torch.Tensor]) -> None:
+        self.bad_loss |= ~torch.isfinite(loss.detach())
+        for k, v in metrics.items():  # stays on the device: no host sync inside a step
+            self.sums[k] = self.sums.get(k, 0) + v
+
+    def check_finite(self, step: int, run_dir: Path, rt: Runtime) -> None:
+        # the only host read of the loss flag (at log and checkpoint steps), agreed by all ranks
+        if _any_rank(self.bad_loss, rt):
+            raise TrmError(
+                f"the loss became NaN or infinite before step {step}; stopped. The last good "
+                f"checkpoint (step {self.last_good}) is kept in {run_dir / CHECKPOINT}"
+            )
+
+
+def _log_train(state: TrainState, meter: _Meter, log, bar) -> None:
+    """Reduce the sums since the last log step over ranks, write them, update the bar."""
+    B, step = state.cfg.global_batch_size, state.step
+    now = time.perf_counter()
+    n = B * (step - meter.step_last)  # sample-steps since the last log
+    values = normalise_metrics(_reduce(meter.sums, state.rt), batch_size=n)
+    values["lr"] = state.learning_rates()[0]
+    values["flops"] = run_flops(state)
+    values["sample_steps_per_s"] = n / max(now - meter.t_last, 1e-9)
+    log.log(step, {f"train/{k}": v for k, v in values.items()})
+    meter.shown.update(  # accuracies only when some slot halted: else the last known
+        {k: values[k] for k in ("lm_loss", "accuracy", "exact_accuracy") if k in values}
+    )
+    bar.set_postfix(
+        {short: f"{meter.shown[k]:.3f}" for short, k in POSTFIX if k in meter.shown},
+        sps=f"{values['sample_steps_per_s']:.1f}",
+    )
+    meter.sums, meter.t_last, meter.step_last = {}, now, step
 
 
 def _any_rank(flag: torch.Tensor, rt: Runtime) -> bool:
@@ -387,62 +495,82 @@ def _gather(obj: list, rt: Runtime) -> list:
     """Objects of every rank, in rank order (a single-element list on one process)."""
     if rt.world_size == 1:
         return obj
-    import torch.distributed as dist
-
     out = [None] * rt.world_size
-    dist.all_gather_object(out, obj[0])
+    torch.distributed.all_gather_object(out, obj[0])
     return out
 
 
-def _reduce_metrics(sums: dict[str, torch.Tensor], rt: Runtime) -> dict[str, float]:
+def _reduce(sums: dict[str, torch.Tensor], rt: Runtime) -> dict[str, float]:
     keys = sorted(sums)
     vec = torch.stack([sums[k].float() for k in keys])
     if rt.world_size > 1:
-        import torch.distributed as dist
-
-        dist.all_reduce(vec)
+        torch.distributed.all_reduce(vec)
     return dict(zip(keys, vec.tolist()))
 
 
-def train_from_cli(
-    config_path: str | None,
-    overrides: list[str],
-    resume: str | None,
-    print_config: bool,
+# --- `trm train` -------------------------------------------------------------------------------
+
+
+def train_from_config(
+    config: str | None,
+    overrides: list[str] | tuple[str, ...] = (),
+    resume: str | None = None,
     progress: bool = True,
     overwrite: bool = False,
-) -> int:
-    """``trm train``: load the config (or the run's saved one when resuming) and train.
+) -> Path:
+    """Load a recipe (name or YAML path; the run's saved config when resuming) and train.
 
     ``--resume DIR`` continues with the config saved in DIR; ``key=value`` overrides apply on
-    top of it (and are named in the resume message). A CONFIG file with ``--resume`` is an
-    error: the run's own config is the one that resumes exactly.
+    top of it (and are named in the resume message). ``overwrite`` starts afresh in a run_dir
+    that holds a run (not with ``resume``).
     """
-    if config_path and "=" in config_path and not Path(config_path).exists():
-        config_path, overrides = None, [config_path, *overrides]  # only overrides were given
-    if resume:
-        if config_path:
-            raise TrmError(
-                f"--resume {resume} continues with that run's saved config; drop {config_path} "
-                "(key=value overrides still apply on top of the saved config)"
-            )
-        if overwrite:
-            raise TrmError("--resume continues a run and --overwrite replaces it: pick one")
-        saved = Path(resume) / "config.yaml"
-        if not saved.is_file():
-            raise TrmError(f"{resume}: not a run directory (no config.yaml)")
-        cfg = load_config(saved, overrides)
-        if overrides:
-            print(f"trm: on top of {saved}: {' '.join(overrides)}", file=sys.stderr)
-    else:
-        cfg = load_config(config_path, overrides)
-    if print_config:
-        print(to_yaml(cfg).rstrip("\n"))  # exactly one final newline
-        return 0
+    config, overrides = _split_overrides(config, overrides)
+    if resume and overwrite:
+        raise TrmError("--resume continues a run and --overwrite replaces it: pick one")
+    cfg = resolve_config(config, overrides, resume)
+    if resume and overrides:
+        print(
+            f"trm: on top of {Path(resume) / 'config.yaml'}: {' '.join(overrides)}", file=sys.stderr
+        )
     if not cfg.data_path:
         raise TrmError("data_path is not set: pass data_path=DIR (a dataset built by `trm build`)")
     if not math.isfinite(cfg.lr):
         raise TrmError("lr must be finite")
-    run_dir = train(cfg, config_path, resume, progress=progress, overwrite=overwrite)
-    print(f"run directory: {run_dir}")
-    return 0
+    check_recipe_options(cfg)
+    return train(cfg, config, resume, progress=progress, overwrite=overwrite)
+
+
+def check_recipe_options(cfg: TrainConfig) -> None:
+    """One-line errors for recipe options out of range (README "Faster recipes")."""
+    check_depth_schedule(cfg.depth_schedule)
+    check_curriculum(cfg.curriculum, cfg.curriculum_start, cfg.curriculum_until)
+    if cfg.grad_clip < 0 or not cfg.step_loss_decay > 0:
+        raise TrmError("grad_clip must be >= 0 and step_loss_decay > 0")
+
+
+def resolve_config(
+    config: str | None, overrides: list[str] | tuple[str, ...] = (), resume: str | None = None
+) -> TrainConfig:
+    """The run's config: a recipe with overrides, or a run directory's saved one.
+
+    A CONFIG with ``resume`` is an error: the run's own config is the one that resumes exactly.
+    """
+    config, overrides = _split_overrides(config, overrides)
+    if resume:
+        if config:
+            raise TrmError(
+                f"--resume {resume} continues with that run's saved config; drop {config} "
+                "(key=value overrides still apply on top of the saved config)"
+            )
+        saved = Path(resume) / "config.yaml"
+        if not saved.is_file():
+            raise TrmError(f"{resume}: not a run directory (no config.yaml)")
+        return load_config(saved, overrides)
+    return load_config(config, overrides)
+
+
+def _split_overrides(config: str | None, overrides) -> tuple[str | None, list[str]]:
+    """``trm train lr=1e-3`` gives no recipe, only overrides."""
+    if config and "=" in config and not Path(config).exists():
+        return None, [config, *overrides]
+    return config, list(overrides)

@@ -29,6 +29,7 @@ SIZE = 30  # canvas side
 SEQ_LEN = SIZE * SIZE
 EOS = 1
 COLOUR_OFFSET = 2  # token id of colour 0
+HAS_RULES = False  # verify() checks an answer by the rules (ARC: no rules, None)
 VOCAB_SIZE = 12  # PAD, EOS, 10 colours
 SEPARATOR = "|||"
 
@@ -258,9 +259,36 @@ def decode(tokens: np.ndarray) -> np.ndarray:
     return (g[:best_h, :best_w].astype(np.int64) - COLOUR_OFFSET).astype(np.uint8)
 
 
+def decode_answers(tokens: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+    """Model output tokens (N, 900) -> cropped grids (a list: shapes differ) and a mask of
+    rows that hold a grid at all (a colour in the top-left cell)."""
+    grids = [decode(t) for t in np.asarray(tokens)]
+    return grids, np.array([g.size > 0 for g in grids], bool)
+
+
 def verify(question: np.ndarray, answer: np.ndarray) -> None:
     """ARC has no rule to check an answer against: always ``None``."""
     return None
+
+
+def verify_batch(questions: np.ndarray, answers: np.ndarray) -> None:
+    """ARC has no rule to check answers against: ``None`` (not an array of results)."""
+    return None
+
+
+def given_mask(question: np.ndarray) -> np.ndarray:
+    """ARC answers need not keep any cell of the question: nothing is given."""
+    return np.zeros(np.shape(question), bool)
+
+
+def has_solution(question: np.ndarray) -> None:
+    """ARC has no rules to decide whether a test input has an answer: always ``None``."""
+    return None
+
+
+def to_line(grid: np.ndarray) -> str:
+    """The grid as one line of JSON (a list of rows), as in the task files."""
+    return json.dumps(np.asarray(grid).tolist())
 
 
 # --- hashing (de-duplication and voting) ---------------------------------------------------
@@ -354,7 +382,19 @@ def random_augmentation(rng: np.random.Generator) -> Augmentation:
     return Augmentation(t, tuple(int(c) for c in random_colour_maps(rng, 1)[0]))
 
 
+def view_symmetries(views: int, seed: int = 0) -> list[Symmetry]:
+    """``views`` test-time views: the identity, then seeded random augmentations."""
+    rng = np.random.default_rng(seed)
+    augs = [Augmentation()] + [random_augmentation(rng) for _ in range(views - 1)]
+    return [Symmetry(a.name_suffix() or "identity", a.apply, a.invert) for a in augs]
+
+
 def random_symmetry(rng: np.random.Generator) -> Symmetry:
     """A random augmentation as a Symmetry (named by its puzzle-name suffix)."""
     aug = random_augmentation(rng)
     return Symmetry(aug.name_suffix() or "identity", aug.apply, aug.invert)
+
+
+def difficulty(inputs: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Tokens (N, L) -> (N,) difficulty for curricula: the number of output cells."""
+    return (np.asarray(labels) > 1).sum(axis=-1)

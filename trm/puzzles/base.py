@@ -40,18 +40,30 @@ class Symmetry:
 
 
 class PuzzleKind(Protocol):
-    """The interface of ``trm.puzzles.sudoku``, ``.maze`` and ``.arc`` (plain modules)."""
+    """The interface of ``trm.puzzles.sudoku``, ``.maze`` and ``.arc`` (plain modules).
+
+    Everything a caller needs to know about a kind is here: nothing outside ``trm.puzzles``
+    branches on a kind's name to find its constants.
+    """
 
     NAME: str
-    VOCAB_SIZE: int
-    SEQ_LEN: int
+    HAS_RULES: bool  # verify() and verify_batch() check answers (ARC: None)
+    VOCAB_SIZE: int  # token ids 0..VOCAB_SIZE-1, PAD = 0
+    SEQ_LEN: int  # tokens per question of the shipped recipes
 
-    def parse(self, text: str) -> Grid: ...
+    def parse(self, text: str) -> Grid | object: ...  # ARC: a Task
     def render(self, grid: Grid) -> str: ...
+    def to_line(self, grid: Grid) -> str: ...  # one line of text (CSV / JSON lines)
     def encode(self, grid: Grid) -> np.ndarray: ...
     def decode(self, tokens: np.ndarray) -> Grid: ...
+    def decode_answers(self, tokens: np.ndarray) -> tuple[object, np.ndarray]: ...
     def verify(self, question: Grid, answer: Grid) -> bool | None: ...
+    def verify_batch(self, questions: np.ndarray, answers: np.ndarray) -> np.ndarray | None: ...
+    def given_mask(self, question: Grid) -> np.ndarray: ...  # cells an answer keeps
+    def has_solution(self, question: Grid) -> bool | None: ...  # ARC: None
+    def view_symmetries(self, views: int, seed: int = 0) -> list[Symmetry]: ...
     def random_symmetry(self, rng: np.random.Generator) -> Symmetry: ...
+    def difficulty(self, inputs: np.ndarray, labels: np.ndarray) -> np.ndarray: ...  # (N,)
 
 
 # --- the dihedral group of the square (SPEC §3.4), on the last two axes -------------------

@@ -23,6 +23,7 @@ from trm.puzzles.base import PuzzleError, Symmetry, dihedral_symmetry
 NAME = "maze"
 CHARSET = "# SGo"
 WALL, OPEN, START, GOAL, PATH = range(5)
+HAS_RULES = True  # verify() checks an answer by the rules (ARC: no rules, None)
 VOCAB_SIZE = 6  # PAD + the 5 characters
 SIDE = 30
 SEQ_LEN = SIDE * SIDE
@@ -132,6 +133,15 @@ def decode(tokens: np.ndarray) -> np.ndarray:
     return (t - 1).astype(np.uint8).reshape(*t.shape[:-1], side, side)
 
 
+def decode_answers(tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Model output tokens (N, n*n) -> grids (N, n, n) and a mask of rows of maze cells only.
+
+    Rows with a token outside the maze cells decode as all-wall grids (masked out)."""
+    t = np.asarray(tokens)
+    ok = ((t >= 1) & (t <= len(CHARSET))).all(-1)
+    return decode(np.where(ok[:, None], t, 1)), ok
+
+
 # --- breadth-first search ------------------------------------------------------------------
 
 
@@ -169,6 +179,16 @@ def shortest_path_length(question: np.ndarray) -> int | None:
     q = np.asarray(question)
     d = int(_at(bfs_distances(q != WALL, q == START), q == GOAL))
     return d if d >= 0 else None
+
+
+def given_mask(question: np.ndarray) -> np.ndarray:
+    """The cells an answer must keep: walls, S and G (only open cells may become path)."""
+    return np.asarray(question) != OPEN
+
+
+def has_solution(question: np.ndarray) -> bool:
+    """Whether G can be reached from S at all (breadth-first search)."""
+    return shortest_path_length(question) is not None
 
 
 def solve_batch(questions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -278,6 +298,18 @@ def symmetries() -> list[Symmetry]:
     return list(SYMMETRIES)
 
 
+def view_symmetries(views: int, seed: int = 0) -> list[Symmetry]:
+    """The first ``views`` dihedral transforms, the identity first (a maze has 8 views)."""
+    if views > len(SYMMETRIES):
+        raise PuzzleError(f"--views {views}: a maze has only {len(SYMMETRIES)} symmetric views")
+    return list(SYMMETRIES[:views])
+
+
 def random_symmetry(rng: np.random.Generator) -> Symmetry:
     """One of the 8 dihedral transforms, uniformly."""
     return SYMMETRIES[int(rng.integers(len(SYMMETRIES)))]
+
+
+def difficulty(inputs: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Tokens (N, L) -> (N,) difficulty for curricula: the length of the shortest path."""
+    return (np.asarray(labels) == PATH + 1).sum(axis=-1)

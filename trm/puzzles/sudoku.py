@@ -18,8 +18,10 @@ from trm.puzzles.sudoku_solver import (  # noqa: F401 (re-exported)
 )
 
 NAME = "sudoku"
+HAS_RULES = True  # verify() checks an answer by the rules (ARC: no rules, None)
 VOCAB_SIZE = 11
 SEQ_LEN = 81
+CHARSET = ".123456789"  # a cell's character by digit (0 = blank)
 
 _SEPARATORS = set(" \t\r\n|-+")
 
@@ -105,6 +107,12 @@ def decode(tokens: np.ndarray) -> np.ndarray:
     return np.clip(t - 1, 0, 9).astype(np.uint8).reshape(*t.shape[:-1], 9, 9)
 
 
+def decode_answers(tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Model output tokens (N, 81) -> grids (N, 9, 9) and a mask of rows that are all digits."""
+    t = np.asarray(tokens)
+    return decode(t), ((t >= 2) & (t <= 10)).all(-1)
+
+
 # --- rules --------------------------------------------------------------------------------
 
 
@@ -144,6 +152,16 @@ def is_valid_solution_batch(answers: np.ndarray) -> np.ndarray:
 def verify(question: np.ndarray, answer: np.ndarray) -> bool:
     """True if ``answer`` is complete, keeps every given of ``question`` and obeys the rules."""
     return bool(verify_batch(np.asarray(question)[None], np.asarray(answer)[None])[0])
+
+
+def given_mask(question: np.ndarray) -> np.ndarray:
+    """The cells an answer must keep: the given digits."""
+    return np.asarray(question) > 0
+
+
+def has_solution(question: np.ndarray) -> bool:
+    """Whether the puzzle has any solution at all (the exact solver)."""
+    return count_solutions(np.asarray(question), 1) > 0
 
 
 def is_valid_solution(answer: np.ndarray) -> bool:
@@ -201,6 +219,13 @@ def random_symmetry(rng: np.random.Generator) -> Symmetry:
     return Symmetry(f"{name}-d{''.join(map(str, dmap[1:]))}", forward, inverse)
 
 
+def view_symmetries(views: int, seed: int = 0) -> list[Symmetry]:
+    """``views`` test-time views: the identity, then seeded random validity-preserving shuffles."""
+    rng = np.random.default_rng(seed)
+    ident = Symmetry("identity", lambda g: g, lambda g: g)
+    return [ident] + [random_symmetry(rng) for _ in range(views - 1)]
+
+
 def augment_batch(
     questions: np.ndarray, answers: np.ndarray, rng: np.random.Generator, copies: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -224,6 +249,24 @@ def augment_batch(
         out_q[:, 1:] = digits[item, copy, q[item, src]]
         out_a[:, 1:] = digits[item, copy, a[item, src]]
     return out_q.reshape(n, copies + 1, 9, 9), out_a.reshape(n, copies + 1, 9, 9)
+
+
+def add_givens(
+    questions: np.ndarray, answers: np.ndarray, targets: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """Questions with clues copied back from their answers until puzzle i has ``targets[i]``
+    givens (a puzzle that already has as many keeps its own). (N, 9, 9) uint8 in and out.
+
+    The cells are taken in one random order per puzzle, so for one ``rng`` state a larger target
+    adds a superset of the cells a smaller one adds (nested rungs of a difficulty ladder).
+    """
+    q = np.asarray(questions).reshape(-1, 81)
+    a = np.asarray(answers).reshape(-1, 81)
+    keys = rng.random(q.shape)
+    keys[q != 0] = -1.0  # givens first: they count towards the target
+    rank = np.argsort(np.argsort(keys, axis=1), axis=1)  # 0 = first cell taken
+    take = rank < np.asarray(targets).reshape(-1, 1)
+    return np.where(take, a, q).astype(np.uint8).reshape(-1, 9, 9)
 
 
 def solution_invariant(answers: np.ndarray) -> np.ndarray:
@@ -259,3 +302,8 @@ def solution_invariant(answers: np.ndarray) -> np.ndarray:
     hi = np.where(swap[:, None], a, b)
     keys = np.concatenate([lo, hi], axis=1)
     return np.array([k.tobytes() for k in keys], dtype=object)
+
+
+def difficulty(inputs: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Tokens (N, 81) -> (N,) difficulty for curricula: the number of blank cells."""
+    return (np.asarray(inputs) == encode(np.zeros((9, 9), np.uint8))[0]).sum(axis=-1)

@@ -10,8 +10,6 @@ differ from the final answer; ``write_trace_png`` draws one small panel per step
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
 import os
 import sys
@@ -19,10 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
+from trm.act import Halting, stream
 from trm.errors import TrmError
+from trm.inference.solve import with_givens
 from trm.model import TinyRecursiveModel
 from trm.puzzles import maze, sudoku
 
@@ -69,7 +68,6 @@ class Trace:
 # --- running -------------------------------------------------------------------------------
 
 
-@torch.inference_mode()
 def trace_grid(
     model: TinyRecursiveModel,
     kind: str,
@@ -83,49 +81,32 @@ def trace_grid(
     ``steps=None``: stop when the halting head says halt (``q_halt > 0``) or at the model's
     maximum; an int: exactly that many steps (as ``trm solve --steps``).
     """
-    from trm.solve import decode_answers, with_givens
-
     if kind not in TRACE_KINDS:
         raise TrmError(f"--trace supports {' and '.join(TRACE_KINDS)}, not {kind}")
     module = TRACE_KINDS[kind]
     q = np.asarray(grid, np.uint8)
     if q.size != model.cfg.seq_len:
         raise TrmError(f"{kind} has {q.size} cells but the model expects {model.cfg.seq_len}")
-    limit = steps if steps is not None else model.cfg.max_supervision_steps
+    halting = Halting.from_steps(steps)
+    limit = halting.max_steps or model.cfg.max_supervision_steps
     if limit < 1:
         raise TrmError(f"--steps must be at least 1, got {limit}")
-
-    # Mirror trm.solve.run_stream for a batch of one, so the last step matches `trm solve`.
-    device = next(model.parameters()).device
-    cuda = device.type == "cuda"
-    dtype = torch.bfloat16 if cuda else torch.float32
-    x = torch.as_tensor(module.encode(q[None]).astype(np.int32), device=device)  # (1, L)
-    rows = model.puzzle_rows(torch.zeros(1, dtype=torch.int64, device=device))
-    y, z = model.initial_state(1, device, dtype)
-    y, z = y.clone(), z.clone()
-    autocast = (
-        torch.autocast("cuda", dtype=torch.bfloat16)
-        if cuda
-        else torch.autocast("cpu", enabled=False)
-    )
     trace = Trace(kind, q)
     bar = tqdm(total=limit, desc="trace", unit="step", disable=None if progress else True)
+
+    def record(out, _rows) -> None:
+        answers, ok = module.decode_answers(out.logits.argmax(-1).cpu().numpy())  # (1, n, n)
+        verified = bool(module.verify_batch(q[None], answers)[0] and ok[0])
+        answer = answers[0] if verified else with_givens(kind, q, answers[0])  # as solve
+        changed = int((answer != trace.previous(len(trace.steps))).sum())
+        halting_p = _sigmoid(float(out.q_halt[0]))
+        trace.steps.append(TraceStep(len(trace.steps) + 1, answer, halting_p, verified, changed))
+        bar.update(1)
+
+    # The same engine and halting as `trm solve`, for a batch of one: the last step matches.
     with bar:
-        for k in range(1, limit + 1):
-            with autocast:
-                out = model(x, rows, y, z)
-            y, z = out.y, out.z
-            tokens = out.logits.argmax(-1).cpu().numpy()  # (1, L)
-            answers, ok = decode_answers(kind, tokens)
-            verified = bool(module.verify_batch(q[None], answers)[0] and ok[0])
-            answer = answers[0] if verified else with_givens(kind, q, answers[0])  # as solve
-            q_halt = float(out.q_halt[0])
-            changed = int((answer != trace.previous(k - 1)).sum())
-            trace.steps.append(TraceStep(k, answer, _sigmoid(q_halt), verified, changed))
-            bar.update(1)
-            if steps is None and q_halt > 0:
-                trace.halted = True
-                break
+        run = stream(model, module.encode(q[None]), halting=halting, batch_size=1, on_step=record)
+    trace.halted = steps is None and bool(run.q_halt[0] > 0)
     return trace
 
 
@@ -156,7 +137,7 @@ def step_header(s: TraceStep, wrong: int) -> str:
 
 def format_trace(trace: Trace, color: bool = False) -> str:
     """Every step: its header line and the grid with changed and not-yet-final cells marked."""
-    chars = "0123456789" if trace.kind == "sudoku" else maze.CHARSET
+    chars = TRACE_KINDS[trace.kind].CHARSET
     final = trace.answer
     blocks = [LEGEND_COLOR if color else LEGEND_PLAIN]
     for k, s in enumerate(trace.steps):
@@ -180,7 +161,7 @@ def _cells(grid, changed, wrong, chars: str, color: bool, sudoku_: bool) -> list
         row = []
         for c in range(grid.shape[1]):
             v = int(grid[r, c])
-            ch = "." if sudoku_ and v == 0 else chars[v]
+            ch = chars[v]
             if color:
                 style = (_CHANGED if changed[r, c] else "") + (_WRONG if wrong[r, c] else "")
                 cell = f"{style}{ch}{_RESET}" if style else ch
@@ -294,39 +275,3 @@ def _draw_maze(ax, answer: np.ndarray, wrong: np.ndarray) -> None:
     for ch, value in (("S", maze.START), ("G", maze.GOAL)):
         for r, c in np.argwhere(answer == value):
             ax.text(c, r, ch, ha="center", va="center", fontsize=6, color="white")
-
-
-# --- `trm solve --trace` -------------------------------------------------------------------
-
-
-def check_trace_args(args: argparse.Namespace, num_puzzles: int) -> None:
-    """Reject combinations ``--trace`` cannot honour (before any model is loaded)."""
-    if args.kind not in TRACE_KINDS:
-        raise TrmError(f"--trace supports {' and '.join(TRACE_KINDS)}")
-    if args.views != 1:
-        raise TrmError("--trace follows one view of each puzzle: drop --views")
-    if args.trace_png and num_puzzles > 1:
-        raise TrmError(f"--trace-png draws one puzzle, got {num_puzzles}: pass just one")
-
-
-def run_trace(args: argparse.Namespace, model: TinyRecursiveModel, puzzles: list) -> int:
-    """Trace every puzzle: its steps as text (JSON lines with ``--json``); ``--trace-png``."""
-    color = not args.json and use_color()
-    for i, grid in enumerate(puzzles):
-        trace = trace_grid(model, args.kind, grid, steps=args.steps, progress=not args.json)
-        if args.json:
-            print(json.dumps({"puzzle": i + 1, **trace_to_json(trace)}))
-        else:
-            print(f"puzzle {i + 1}:")
-            print(format_trace(trace, color))
-            print()
-        if args.trace_png:
-            try:
-                write_trace_png(trace, args.trace_png)
-            except OSError as e:
-                raise TrmError(
-                    f"{args.trace_png}: cannot write the picture ({e.strerror})"
-                ) from None
-    if args.trace_png and not args.json:
-        print(f"wrote {args.trace_png}")
-    return 0

@@ -1,4 +1,7 @@
-"""`trm solve` and `trm eval`: argument parsers, reading puzzles, loading models, printing.
+"""`trm solve sudoku|maze|arc [PUZZLE ...] [--file F] [--checkpoint C] [--views K] [--steps N]`.
+
+Reads puzzles (arguments, ``--file`` or stdin), calls ``trm.inference`` and prints grids or
+JSON lines; ``--trace`` prints every supervision step of each puzzle instead.
 
 Every bad input (puzzle text, file, checkpoint) becomes a ``TrmError`` whose one-line message
 names the problem and where it is; the ``trm`` command prints it and exits with status 2.
@@ -14,46 +17,14 @@ from pathlib import Path
 from tqdm import tqdm
 
 from trm.errors import TrmError
-from trm.limits import MAX_BATCH, MAX_COUNT, MAX_OPT_STEPS, MAX_STEPS, MAX_VIEWS, bounded
+from trm.limits import MAX_BATCH, MAX_OPT_STEPS, MAX_STEPS, MAX_VIEWS, bounded
 from trm.puzzles import KINDS, arc
 from trm.puzzles.base import PuzzleError
 from trm.safe_io import check_writable_file, read_text
 
-SEQ_LEN = {"sudoku": 81, "maze": 900, "arc": 900}
-VOCAB = {"sudoku": 11, "maze": 6, "arc": 12}
 
-
-def add_parsers(sub: argparse._SubParsersAction) -> None:
-    """Register ``eval`` and ``solve`` on the ``trm`` subcommand parser."""
-    p = sub.add_parser(
-        "eval",
-        help="accuracy of a checkpoint on a dataset's test split",
-        description="Accuracy of a checkpoint on a dataset's test split: exact and token "
-        "accuracy, halting, steps, and accuracy against the number of views.",
-    )
-    p.add_argument("checkpoint", help="run directory, inference directory or model.safetensors")
-    p.add_argument("data_dir", help="dataset built by `trm build`")
-    p.add_argument(
-        "--views",
-        type=bounded(1, MAX_VIEWS),
-        default=1,
-        help="symmetric views per puzzle (ARC: votes per input)",
-    )
-    p.add_argument(
-        "--limit",
-        type=bounded(0, MAX_COUNT),
-        default=0,
-        help="evaluate a seeded random subset of N puzzles",
-    )
-    p.add_argument(
-        "--steps",
-        type=bounded(1, MAX_STEPS),
-        default=None,
-        help=f"fixed supervision steps, at most {MAX_STEPS} (default: the maximum)",
-    )
-    p.add_argument("--plot", metavar="PNG", help="write accuracy against views as a PNG plot")
-    _common(p)
-
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register ``solve`` (one sub-command per kind) on the ``trm`` subcommand parser."""
     p = sub.add_parser(
         "solve",
         help="solve puzzles with a trained model",
@@ -107,6 +78,7 @@ def _solve_options(p: argparse.ArgumentParser, kind: str, file_help: str) -> Non
         default=None,
         help=f"fixed supervision steps, at most {MAX_STEPS} (default: adaptive halting)",
     )
+    add_halting_options(p)
     p.add_argument(
         "--adapt-steps",
         type=bounded(0, MAX_OPT_STEPS),
@@ -124,10 +96,29 @@ def _solve_options(p: argparse.ArgumentParser, kind: str, file_help: str) -> Non
         if kind != "arc"
         else argparse.SUPPRESS,
     )
-    _common(p)
+    add_common_options(p)
 
 
-def _common(p: argparse.ArgumentParser) -> None:
+def add_halting_options(p: argparse.ArgumentParser) -> None:
+    """``--max-steps`` and ``--halt`` (``trm.inference.solve.halting_for``)."""
+    p.add_argument(
+        "--max-steps",
+        type=bounded(1, MAX_STEPS),
+        default=None,
+        help=f"adaptive halting: at most N supervision steps, N <= {MAX_STEPS} (default: the "
+        "trained maximum; more recurses longer than training)",
+    )
+    p.add_argument(
+        "--halt",
+        choices=("head", "rules", "both"),
+        default="both",
+        help="what stops a puzzle early: the halting head, an answer that passes the rules, "
+        "or both (default; ARC has no rules and uses the head)",
+    )
+
+
+def add_common_options(p: argparse.ArgumentParser) -> None:
+    """Options shared by ``solve`` and ``eval``."""
     p.add_argument(
         "--batch-size",
         type=bounded(1, MAX_BATCH),
@@ -137,47 +128,6 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="machine-readable output")
-
-
-def run(args: argparse.Namespace) -> int:
-    """Dispatch ``trm eval`` / ``trm solve``."""
-    if args.command == "eval":
-        return run_eval(args)
-    return run_solve(args)
-
-
-# --- loading -------------------------------------------------------------------------------
-
-
-def load_checkpoint(kind: str | None, checkpoint: str | None, config: str | None, device: str):
-    """(model, TrainConfig) on ``device``, checked against the puzzle kind when one is given."""
-    from trm.checkpoint import load_model
-    from trm.solve import pick_device, shipped_checkpoint
-    from trm.train import KIND_BY_VOCAB
-
-    dev = pick_device(device)
-    if checkpoint is None:
-        if config:
-            raise TrmError("--config needs --checkpoint (the official state dict it describes)")
-        checkpoint = str(shipped_checkpoint(kind))
-    if config:
-        from trm.official import load_official
-
-        model, cfg = load_official(checkpoint, config, kind or "")
-        model = model.to(dev)
-    else:
-        model, cfg = load_model(checkpoint, dev)
-    trained = cfg.kind or KIND_BY_VOCAB.get(cfg.model.vocab_size, "")
-    if kind is not None:
-        if trained and trained != kind:
-            raise TrmError(f"{checkpoint}: checkpoint is for {trained} puzzles, not {kind}")
-        if cfg.model.seq_len != SEQ_LEN[kind] or cfg.model.vocab_size != VOCAB[kind]:
-            raise TrmError(
-                f"{checkpoint}: model takes {cfg.model.seq_len} tokens over a "
-                f"vocabulary of {cfg.model.vocab_size}, not {kind} puzzles "
-                f"({SEQ_LEN[kind]} tokens, {VOCAB[kind]})"
-            )
-    return model, cfg
 
 
 # --- reading puzzles -----------------------------------------------------------------------
@@ -207,13 +157,11 @@ def read_puzzles(args: argparse.Namespace) -> list:
     out = []
     for where, text, name in items:
         try:
-            if kind == "sudoku":
-                out.append(KINDS["sudoku"].parse(text))
-            elif kind == "maze":
-                out.append(KINDS["maze"].parse(text))
-            elif Path(text).suffix == ".json" and Path(text).is_file():
+            if kind != "arc":
+                out.append(KINDS[kind].parse(text))
+            elif Path(text).suffix == ".json" and Path(text).is_file():  # a task file's path
                 out.append(arc.load_task_file(text))
-            else:
+            else:  # an ARC task is JSON with a name
                 out.append(arc.parse(text, name))
         except PuzzleError as e:
             raise PuzzleError(f"{where}: {e}") from None
@@ -243,40 +191,23 @@ def _split_text(kind: str, text: str, source: str, file: str | None) -> list[tup
 # --- solve ---------------------------------------------------------------------------------
 
 
-def run_solve(args: argparse.Namespace) -> int:
-    """``trm solve``: read, load, solve in batches, print grids or JSON lines."""
-    from trm import solve
+def run(args: argparse.Namespace) -> int:
+    """Read, load, solve in batches, print grids or JSON lines (or traces)."""
+    # Deferred: the library imports torch, which `trm --help` must not pay for.
+    from trm.inference.loading import load_for_kind
 
     puzzles = read_puzzles(args)
-    tracing = getattr(args, "trace", False) or getattr(args, "trace_png", None)
-    if tracing:
-        from trm.trace import check_trace_args
-
-        check_trace_args(args, len(puzzles))
+    if args.trace or args.trace_png:
+        _check_trace_args(args, len(puzzles))
         if args.trace_png:
             check_writable_file(args.trace_png, "--trace-png")
-    model, cfg = load_checkpoint(args.kind, args.checkpoint, args.config, args.device)
-    if tracing:
-        from trm.trace import run_trace
+    model, cfg = load_for_kind(args.kind, args.checkpoint, args.config, args.device)
+    if args.trace or args.trace_png:
+        return _run_trace(args, model, puzzles)
+    if args.kind == "arc":  # ARC reads tasks and votes; it prints attempts, not one grid
+        return _solve_arc(args, model, cfg, puzzles)
+    from trm.inference.solve import halting_for, solve_grids
 
-        return run_trace(args, model, puzzles)
-    module = KINDS[args.kind]
-    if args.kind == "arc":
-        views = args.views if args.views > 1 else 8
-        for task in puzzles:
-            results = solve.solve_arc_task(
-                model,
-                task,
-                data_path=cfg.data_path,
-                views=views,
-                steps=args.steps,
-                batch_size=args.batch_size,
-                seed=args.seed,
-                adapt_steps=args.adapt_steps,
-                progress=not args.json,
-            )
-            _print_arc(task, results, args.json)
-        return 0
     bar = tqdm(  # on stderr, only on a terminal, never with --json
         total=len(puzzles) * args.views,
         desc="solve",
@@ -285,35 +216,49 @@ def run_solve(args: argparse.Namespace) -> int:
         leave=False,
     )
     with bar:
-        results = solve.solve_grids(
+        results = solve_grids(
             model,
             args.kind,
             puzzles,
             views=args.views,
-            steps=args.steps,
+            halting=halting_for(args.kind, args.steps, args.max_steps, args.halt),
             batch_size=args.batch_size,
             seed=args.seed,
             progress=bar,
         )
+    module = KINDS[args.kind]
     for i, r in enumerate(results):
         if args.json:
-            line = module.to_line if hasattr(module, "to_line") else module.render
-            print(json.dumps({"puzzle": i + 1, **r.to_json(line)}))
-        else:
-            how = (
-                "verified"
-                if r.verified
-                else "NO SOLUTION: the puzzle has none (exact solver); the model's attempt"
-                if r.solvable is False
-                else "NOT verified (majority answer)"
-                if r.views > 1
-                else "NOT verified"
-            )
-            print(
-                f"puzzle {i + 1}: {how}; {r.views_agreeing}/{r.views} views agree; {r.steps} steps"
-            )
-            print(module.render(r.answer))
-            print()
+            print(json.dumps({"puzzle": i + 1, **r.to_json(module.to_line)}))
+            continue
+        how = "verified" if r.verified else "NOT verified"
+        if r.solvable is False:
+            how = "NO SOLUTION: the puzzle has none (exact solver); the model's attempt"
+        elif not r.verified and r.views > 1:
+            how += " (majority answer)"
+        print(f"puzzle {i + 1}: {how}; {r.views_agreeing}/{r.views} views agree; {r.steps} steps")
+        print(module.render(r.answer))
+        print()
+    return 0
+
+
+def _solve_arc(args: argparse.Namespace, model, cfg, tasks: list) -> int:
+    from trm.inference.arc import solve_arc_task
+
+    views = args.views if args.views > 1 else 8
+    for task in tasks:
+        results = solve_arc_task(
+            model,
+            task,
+            data_path=cfg.data_path,
+            views=views,
+            steps=args.steps,
+            batch_size=args.batch_size,
+            seed=args.seed,
+            adapt_steps=args.adapt_steps,
+            progress=not args.json,
+        )
+        _print_arc(task, results, args.json)
     return 0
 
 
@@ -337,35 +282,47 @@ def _print_arc(task: arc.Task, results, as_json: bool) -> None:
         print()
 
 
-# --- eval ----------------------------------------------------------------------------------
+# --- `trm solve --trace` -------------------------------------------------------------------
 
 
-def run_eval(args: argparse.Namespace) -> int:
-    """``trm eval``: accuracy, halting, steps, views table (and plot) as text or JSON."""
-    from trm.eval_report import evaluate_checkpoint, format_report, write_plot
+def _check_trace_args(args: argparse.Namespace, num_puzzles: int) -> None:
+    """Reject combinations ``--trace`` cannot honour (before any model is loaded)."""
+    from trm.inference.trace import TRACE_KINDS
 
-    if args.plot:  # checked before the evaluation, not after it
-        if args.views < 2:
-            raise TrmError("--plot needs a views table: pass --views K with K > 1")
-        check_writable_file(args.plot, "--plot")
-    model, cfg = load_checkpoint(None, args.checkpoint, None, args.device)
-    report = evaluate_checkpoint(
-        model,
-        cfg,
-        args.data_dir,
-        views=args.views,
-        limit=args.limit,
-        batch_size=args.batch_size,
-        steps=args.steps,
-        seed=args.seed,
-        progress=not args.json,
+    if args.kind not in TRACE_KINDS:
+        raise TrmError(f"--trace supports {' and '.join(TRACE_KINDS)}")
+    if args.views != 1:
+        raise TrmError("--trace follows one view of each puzzle: drop --views")
+    if args.trace_png and num_puzzles > 1:
+        raise TrmError(f"--trace-png draws one puzzle, got {num_puzzles}: pass just one")
+
+
+def _run_trace(args: argparse.Namespace, model, puzzles: list) -> int:
+    """Trace every puzzle: its steps as text (JSON lines with ``--json``); ``--trace-png``."""
+    from trm.inference.trace import (
+        format_trace,
+        trace_grid,
+        trace_to_json,
+        use_color,
+        write_trace_png,
     )
-    if args.plot:
-        report["plot"] = args.plot
-    print(json.dumps(report) if args.json else format_report(report), flush=True)
-    if args.plot:  # after the results: a failing plot never hides them
-        try:
-            write_plot(report, args.plot)
-        except OSError as e:
-            raise TrmError(f"{args.plot}: cannot write the plot ({e.strerror})") from None
+
+    color = not args.json and use_color()
+    for i, grid in enumerate(puzzles):
+        trace = trace_grid(model, args.kind, grid, steps=args.steps, progress=not args.json)
+        if args.json:
+            print(json.dumps({"puzzle": i + 1, **trace_to_json(trace)}))
+        else:
+            print(f"puzzle {i + 1}:")
+            print(format_trace(trace, color))
+            print()
+        if args.trace_png:
+            try:
+                write_trace_png(trace, args.trace_png)
+            except OSError as e:
+                raise TrmError(
+                    f"{args.trace_png}: cannot write the picture ({e.strerror})"
+                ) from None
+    if args.trace_png and not args.json:
+        print(f"wrote {args.trace_png}")
     return 0

@@ -1,4 +1,7 @@
-"""`trm build sudoku|maze|arc`: the argument parsers and the dispatch to each builder."""
+"""`trm build sudoku|maze|arc`: the argument parsers and the dispatch to each builder.
+
+Each builder module declares its own options (``add_arguments``) and turns them into a call
+(``build_from_args``); this module only registers and prints."""
 
 from __future__ import annotations
 
@@ -6,10 +9,8 @@ import argparse
 import json
 import time
 
-from data_builders import arc, maze, sudoku
+from data_builders import BUILDERS
 from trm.safe_io import check_writable_dir
-
-BUILDERS = {"sudoku": sudoku, "maze": maze, "arc": arc}
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

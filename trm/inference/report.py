@@ -14,14 +14,16 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from trm.arc_vote import Votes, pass_at_k
+from trm.act import Halting, stream
 from trm.config import TrainConfig
 from trm.data import PuzzleDataset
 from trm.errors import TrmError
+from trm.evaluate import evaluate, select_rows
+from trm.inference.solve import choose, halting_for, solve_grids
+from trm.inference.votes import Votes, pass_at_k
 from trm.model import TinyRecursiveModel
-from trm.puzzles import arc, sudoku
+from trm.puzzles import KINDS, arc
 from trm.safe_io import read_json
-from trm.solve import _choose, decode_answers, run_stream, solve_grids
 
 
 def _ks(views: int) -> list[int]:
@@ -42,8 +44,13 @@ def evaluate_checkpoint(
     steps: int | None = None,
     seed: int = 0,
     progress: bool = False,
+    max_steps: int | None = None,
+    halt: str = "both",
 ) -> dict:
-    """The report dict of ``trm eval`` (plain values, JSON-able)."""
+    """The report dict of ``trm eval`` (plain values, JSON-able). ``steps``: the fixed number
+    of the first measurement (default the model's maximum, the paper's number); ``max_steps``
+    and ``halt``: the adaptive measurement and the views (``trm.inference.solve.halting_for``).
+    """
     data = PuzzleDataset(data_dir, "test")
     meta = data.metadata
     if int(meta["seq_len"]) != model.cfg.seq_len or int(meta["vocab_size"]) != model.cfg.vocab_size:
@@ -52,50 +59,46 @@ def evaluate_checkpoint(
             f"but the model takes {model.cfg.seq_len} over {model.cfg.vocab_size}"
         )
     kind = cfg.kind
-    if kind == "arc":
+    if kind == "arc":  # ARC is scored per task by voting, not per row
         return _evaluate_arc(model, data, views, limit, batch_size, steps, seed, progress)
-    rows = np.arange(data.num_examples)
-    if 0 < limit < len(rows):
-        rows = np.sort(np.random.default_rng(seed).choice(len(rows), limit, replace=False))
-    inputs = np.asarray(data.inputs[rows], np.int64)
-    labels = np.asarray(data.labels[rows], np.int64)
-    ids = data.puzzle_identifiers[data.puzzle_of_rows(rows)]
-    valid = labels != data.ignore_label_id
     fixed = steps or model.cfg.max_supervision_steps
-    report: dict = {"checkpoint_kind": kind, "data": str(data_dir), "puzzles": int(len(rows))}
-
-    def exact(preds: np.ndarray) -> np.ndarray:
-        return ((preds == labels) | ~valid).all(-1)
-
-    bar = tqdm(total=2 * len(rows), desc="eval", disable=not progress or None, leave=False)
+    n = len(select_rows(data.num_examples, limit, seed))
+    report: dict = {"checkpoint_kind": kind, "data": str(data_dir), "puzzles": n}
+    bar = tqdm(total=2 * n, desc="eval", disable=not progress or None, leave=False)
     with bar:
-        run = run_stream(model, inputs, ids, batch_size=batch_size, steps=fixed, progress=bar)
-        right = exact(run.preds)
+        run = dict(batch_size=batch_size, limit=limit, seed=seed, progress=bar)
+        m = evaluate(model, data, halting=Halting(max_steps=fixed, adaptive=False), **run)
         report.update(
             steps=fixed,
-            exact_accuracy=float(right.mean()),
-            token_accuracy=float(((run.preds == labels) & valid).sum() / max(1, valid.sum())),
-            halting_accuracy=float(((run.q_halt > 0) == right).mean()),
+            exact_accuracy=m.get("exact_accuracy", 0.0),
+            token_accuracy=m.get("accuracy", 0.0),
+            halting_accuracy=m.get("q_halt_accuracy", 0.0),
         )
         if steps is None:
-            ada = run_stream(model, inputs, ids, batch_size=batch_size, progress=bar)
+            ada = evaluate(model, data, halting=halting_for(kind, None, max_steps, halt), **run)
             report.update(
-                adaptive_exact_accuracy=float(exact(ada.preds).mean()),
-                adaptive_mean_steps=float(ada.steps.mean()),
+                adaptive_exact_accuracy=ada.get("exact_accuracy", 0.0),
+                adaptive_mean_steps=ada.get("steps", 0.0),
+                adaptive_halt=halt,
+                adaptive_max_steps=max_steps or model.cfg.max_supervision_steps,
             )
-    if kind in ("sudoku", "maze") and views > 1:
+    if kind in KINDS and views > 1:
+        rows = select_rows(data.num_examples, limit, seed)
+        inputs = np.asarray(data.inputs[rows], np.int64)
+        labels = np.asarray(data.labels[rows], np.int64)
+        halting = halting_for(kind, steps, max_steps, halt)
         report["views"] = _views_table(
-            model, kind, inputs, labels, views, batch_size, steps, seed, progress
+            model, kind, inputs, labels, views, batch_size, halting, seed, progress
         )
     return report
 
 
 def _views_table(
-    model, kind, inputs, labels, views, batch_size, steps, seed, progress
+    model, kind, inputs, labels, views, batch_size, halting, seed, progress
 ) -> list[dict]:
     """Verified and exact accuracy of the returned answer for K = 1, 2, 4, ... views."""
-    questions, _ = decode_answers(kind, inputs) if kind == "maze" else (sudoku.decode(inputs), None)
-    truth, _ = decode_answers(kind, labels)
+    questions, _ = KINDS[kind].decode_answers(inputs)
+    truth, _ = KINDS[kind].decode_answers(labels)
     bar = tqdm(
         total=len(inputs) * views,
         desc=f"eval {views} views",
@@ -108,7 +111,7 @@ def _views_table(
             kind,
             questions,
             views=views,
-            steps=steps,
+            halting=halting,
             batch_size=batch_size,
             seed=seed,
             progress=bar,
@@ -116,9 +119,7 @@ def _views_table(
     table = []
     for k in _ks(views):
         picks = [
-            _choose(
-                np.stack(r.view_answers[:k]), r.view_verified[:k], r.view_steps[:k], np.zeros(k)
-            )
+            choose(np.stack(r.view_answers[:k]), r.view_verified[:k], r.view_steps[:k], np.zeros(k))
             for r in results
         ]
         table.append(
@@ -150,7 +151,14 @@ def _evaluate_arc(
     inputs = np.asarray(data.inputs[rows], np.int64)
     bar = tqdm(total=len(rows), desc="eval arc", disable=not progress or None, leave=False)
     with bar:
-        run = run_stream(model, inputs, ids[rows], batch_size=batch_size, steps=steps, progress=bar)
+        run = stream(
+            model,
+            inputs,
+            puzzle_ids=ids[rows],
+            halting=Halting.from_steps(steps),
+            batch_size=batch_size,
+            progress=bar,
+        )
     votes_rows = []  # (task, input hash, prediction, q, rank of the row within its slot)
     seen: dict[tuple[str, str], int] = {}
     for j, r in enumerate(rows):

@@ -1,0 +1,105 @@
+"""Recipe options beyond the paper: depth schedule, step-loss weights, clipping, curriculum."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from test_train import metrics, tiny_cfg
+from tiny_data import reverse_task
+
+from trm.data import Curriculum, PuzzleDataset, TrainSampler
+from trm.errors import TrmError
+from trm.flops import run_training_flops, training_flops
+from trm.losses import answer_loss_weights
+from trm.model import ModelConfig
+from trm.schedules import depth_for_step, depth_segments
+from trm.train import Interrupted, check_recipe_options, train
+
+SCHEDULE = [[0.25, 1, 1], [0.5, 1, 2]]
+
+
+def test_depth_segments_cover_the_run_and_flops_follow_them():
+    pieces = depth_segments(SCHEDULE, 8, (2, 2))
+    assert pieces == [(1, 2, (1, 1)), (3, 4, (1, 2)), (5, 8, (2, 2))]
+    assert [depth_for_step(SCHEDULE, s, 8, (2, 2)) for s in (1, 2, 3, 5, 8)] == [
+        (1, 1), (1, 1), (1, 2), (2, 2), (2, 2)
+    ]  # fmt: skip
+    cfg = ModelConfig(dim=32, seq_len=6, vocab_size=11, recursions=2, latent_steps=2)
+    shallow = 2 * training_flops(cfg, (1, 1)) + 2 * training_flops(cfg, (1, 2))
+    whole = shallow + 4 * training_flops(cfg)
+    assert run_training_flops(cfg, 4, 8, 8, SCHEDULE) == pytest.approx(4 * whole)
+    assert run_training_flops(cfg, 4, 4, 8, SCHEDULE) == pytest.approx(4 * shallow)
+    assert run_training_flops(cfg, 4, 8, 8) == pytest.approx(32 * training_flops(cfg))
+
+
+def test_answer_loss_weights():
+    steps = torch.tensor([1, 2, 3, 3])
+    halted = torch.tensor([False, True, False, True])
+    assert answer_loss_weights(steps, halted) is None  # the paper: uniform
+    w = answer_loss_weights(steps, halted, decay=0.5)
+    assert torch.allclose(w, torch.tensor([1.0, 0.5, 0.25, 0.25]))
+    w = answer_loss_weights(steps, halted, final_only=True)
+    assert w.tolist() == [0.0, 1.0, 0.0, 1.0]
+
+
+def test_run_with_every_option_trains_resumes_and_logs_flops(tmp_path):
+    data = reverse_task(tmp_path / "data", n_train=64, n_test=16)
+    extra = [
+        "global_batch_size=8",
+        "max_steps=8",
+        "log_every_steps=1",
+        "checkpoint_every_steps=2",
+        "eval_every_steps=8",
+        "eval_limit=8",
+        f"depth_schedule={json.dumps(SCHEDULE)}",
+        "reset_optimizer_on_depth_change=true",
+        "step_loss_decay=0.7",
+        "grad_clip=1.0",
+        "curriculum=easy_first",
+    ]
+    whole = train(tiny_cfg(data, tmp_path / "whole", *extra), progress=False)
+    with pytest.raises(Interrupted):
+        train(tiny_cfg(data, tmp_path / "parts", *extra), progress=False, stop_at_step=3)
+    resumed = train(
+        tiny_cfg(data, tmp_path / "parts", *extra), resume_dir=str(tmp_path / "parts"),
+        progress=False,
+    )  # fmt: skip
+    a, b = metrics(whole), metrics(resumed)
+    assert all(a[s]["train/lm_loss"] == b[s]["train/lm_loss"] for s in a)
+    flops = [a[s]["train/flops"] for s in sorted(a)]
+    steps = np.diff([0.0, *flops])
+    assert steps[:2].max() < steps[2:4].min() and steps[2:4].max() < steps[4:].min()  # depth
+    assert metrics(whole, "eval/")[8]["eval/flops"] == flops[-1]
+
+
+def test_curriculum_grows_from_the_easy_end(tmp_path):
+    data = PuzzleDataset(reverse_task(tmp_path / "data", n_train=100, n_test=4), "train")
+
+    def score(inputs, labels):
+        return np.asarray(inputs)[:, 0]  # the first token: "difficulty" 2..10
+
+    sampler = TrainSampler(data, 10, 1, seed=0)
+    sampler.curriculum = Curriculum.by_difficulty(data, score, False, 0.2, 0.5, 10)
+    first = sampler.next_batch().inputs[:, 0]
+    cut = np.sort(np.asarray(data.inputs[:, 0]))[19]
+    assert (first.numpy() <= cut).all()  # drawn from the easiest 20%
+    hard = Curriculum.by_difficulty(data, score, True, 0.2, 0.5, 10)
+    assert score(data.inputs[hard.order[:1]], None)[0] == 10
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("depth_schedule=[[0.5,1]]", "until_fraction, T, n"),
+        ("depth_schedule=[[0.6,1,1],[0.5,2,2]]", "fractions must rise"),
+        ("curriculum=sideways", "curriculum must be one of"),
+        ("grad_clip=-1", "grad_clip"),
+    ],
+)
+def test_bad_recipe_options_are_one_line_errors(tmp_path, override, message):
+    cfg = tiny_cfg(tmp_path, tmp_path / "run", override)
+    with pytest.raises(TrmError, match=message):
+        check_recipe_options(cfg)

@@ -1,0 +1,80 @@
+"""Build the Sudoku difficulty ladder: held-out real puzzles at 17, 25, 30, 35, 40 and 45 givens.
+
+The rungs share one set of solution grids, drawn from ``17_clue_sample2000.csv`` and split off by
+solution grid up to Sudoku symmetry (so no training puzzle is a shuffled twin of a ladder grid).
+Each rung copies clues back from the solution into the 17-clue puzzle, in one random order per
+puzzle, so a rung holds every clue of the rung below it. The hard lists (magictour top 1465 and a
+sample of the forum's SE >= 11 list) are written next to them. Every rung is a dataset whose test
+split is the rung (its train split repeats it, unused), so ``trm eval`` measures it::
+
+    python tools/sudoku_ladder.py --data ../shared/data/sudoku --out data/ladder
+    trm eval checkpoints/sudoku-mlp-cpu data/ladder/g35 --views 16
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+from pathlib import Path
+
+import numpy as np
+
+from data_builders import sudoku as sudoku_builder
+from data_builders.sources import read_puzzle_csv
+from trm.puzzles import sudoku
+
+RUNGS = (17, 25, 30, 35, 40, 45)
+HARD_LISTS = {
+    "magictour": ("magictour_top1465.csv", None),
+    "forum": ("forum_hardest_1905_11plus_10k.csv", 1000),
+}
+
+
+def _write_csv(path: Path, name: str, questions: np.ndarray, answers: np.ndarray) -> None:
+    tmp = path.with_suffix(".csv.tmp")
+    with open(tmp, "w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["source", "question", "answer", "rating"])
+        for q, a in zip(questions, answers):
+            out.writerow([name, sudoku.to_line(q), sudoku.to_line(a), 0])
+    os.replace(tmp, path)
+
+
+def _eval_dataset(csv_path: Path, out: Path, test_count: int | None = None) -> None:
+    sudoku_builder.build(
+        out, str(csv_path), test_source=str(csv_path), test_count=test_count, progress=False
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="../shared/data/sudoku", help="folder of the CSVs")
+    parser.add_argument("--out", default="data/ladder")
+    parser.add_argument("--fraction", type=float, default=0.25, help="17-clue grids held out")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    data, out = Path(args.data), Path(args.out)
+    (out / "csv").mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(args.seed)
+    rows = read_puzzle_csv(data / "17_clue_sample2000.csv")
+    puzzles, _ = sudoku_builder.validate_rows(rows, skip_invalid=False)
+    rest, held = sudoku_builder.split_by_solution(puzzles, args.fraction, rng)
+    _write_csv(out / "csv" / "train_17clue.csv", "17_clue_rest", rest.questions, rest.answers)
+    order_state = rng.bit_generator.state
+    for givens in RUNGS:
+        rng.bit_generator.state = order_state  # the same cell order for every rung: nested
+        targets = np.full(len(held), givens)
+        questions = sudoku.add_givens(held.questions, held.answers, targets, rng)
+        path = out / "csv" / f"g{givens}.csv"
+        _write_csv(path, f"ladder_{givens}", questions, held.answers)
+        _eval_dataset(path, out / f"g{givens}")
+        print(f"g{givens}: {len(held)} puzzles -> {out / f'g{givens}'}")
+    for name, (file, count) in HARD_LISTS.items():
+        _eval_dataset(data / file, out / name, test_count=count)
+        print(f"{name}: {count or 'all'} puzzles of {file} -> {out / name}")
+    print(f"train_17clue: {len(rest)} puzzles -> {out / 'csv' / 'train_17clue.csv'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,34 @@
+"""The model shapes ``trm bench`` times: plain dicts (no torch), so the parser can list them."""
+
+# name -> (model config, batch on CPU, batch on CUDA). CPU runs the first two by default.
+TRAIN_CASES = {
+    "sudoku-mlp-paper": (
+        dict(mixer="mlp", pos_encoding="none", vocab_size=11, seq_len=81),
+        32,
+        768,
+    ),
+    "small-mlp": (
+        dict(
+            dim=128,
+            num_heads=4,
+            recursions=2,
+            latent_steps=3,
+            mixer="mlp",
+            pos_encoding="none",
+            puzzle_emb_dim=128,
+            puzzle_emb_len=1,
+            max_supervision_steps=8,
+            vocab_size=11,
+            seq_len=81,
+        ),
+        64,
+        768,
+    ),
+    # The ARC-AGI-1 recipe's model with its full puzzle-embedding table, per-GPU batch 192.
+    "arc-att-paper": (
+        dict(vocab_size=12, seq_len=900, latent_steps=4, num_puzzle_identifiers=876_406),
+        4,
+        192,
+    ),
+}
+CPU_DEFAULT = ["sudoku-mlp-paper", "small-mlp"]

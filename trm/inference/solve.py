@@ -1,0 +1,192 @@
+"""Answers for users: Sudoku and Maze questions in, checked answers out.
+
+Every question runs through the deep-supervision engine (``trm.act.stream``) with adaptive
+halting or a fixed number of steps. Test-time augmentation: ``views`` symmetric copies of
+every puzzle are solved in the same stream and each answer is mapped back. Answers are
+checked by the rules; a verified answer wins, else the most common one (``method`` says which).
+ARC, which votes instead, is in ``trm.inference.arc``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from trm.act import Halting, stream
+from trm.errors import TrmError
+from trm.model import TinyRecursiveModel
+from trm.puzzles import KINDS, Symmetry
+
+
+@dataclass
+class SolveResult:
+    """The answer to one puzzle (or one ARC test input) and how it was reached.
+
+    ``verified``: the rules accept ``answer`` (None for ARC, which has no rules). ``method``:
+    ``verified`` (some view's answer passed the rules), ``majority`` (none did: the most common
+    answer) or ``vote`` (ARC). ``steps``: supervision steps of the view that gave the answer.
+    """
+
+    answer: np.ndarray | None
+    verified: bool | None
+    steps: int
+    views: int
+    views_agreeing: int
+    method: str
+    attempts: list[np.ndarray] = field(default_factory=list)  # ARC: top two
+    embedding: str = ""  # ARC: "trained" or "adapted"
+    view_answers: list[np.ndarray] = field(default_factory=list, repr=False)
+    view_verified: np.ndarray | None = field(default=None, repr=False)
+    view_steps: np.ndarray | None = field(default=None, repr=False)
+    solvable: bool | None = None  # False: an exact solver proved the puzzle has no solution
+
+    def to_json(self, render) -> dict:
+        """A JSON-able dict; ``render`` turns a grid into text."""
+        d = {
+            "answer": None if self.answer is None or render is None else render(self.answer),
+            "verified": self.verified,
+            "steps": int(self.steps),
+            "views": self.views,
+            "views_agreeing": self.views_agreeing,
+            "method": self.method,
+        }
+        if self.solvable is not None:
+            d["solvable"] = self.solvable
+        if self.attempts:
+            d["answer"] = self.answer.tolist()
+            d["attempts"] = [a.tolist() for a in self.attempts]
+            d["embedding"] = self.embedding
+        return d
+
+
+def view_symmetries(kind: str, views: int, seed: int = 0) -> list[Symmetry]:
+    """``views`` symmetries of the kind, the identity first (``PuzzleKind.view_symmetries``)."""
+    if views < 1:
+        raise TrmError(f"--views must be at least 1, got {views}")
+    return KINDS[kind].view_symmetries(views, seed)
+
+
+HALT_MODES = ("head", "rules", "both")
+
+
+def rules_check(kind: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None:
+    """The ``Halting.is_done`` test "the answer passes the rules" for ``kind`` (None for ARC,
+    which has no rules, or an unknown kind): question and answer tokens (b, L) -> (b,) bool,
+    checked on the host."""
+    module = KINDS.get(kind)
+    if module is None or not module.HAS_RULES:  # ARC, or a dataset of no known kind
+        return None
+
+    def is_done(inputs: torch.Tensor, answers: torch.Tensor) -> torch.Tensor:
+        questions, _ = module.decode_answers(inputs.cpu().numpy())
+        grids, ok = module.decode_answers(answers.cpu().numpy())
+        return torch.from_numpy(module.verify_batch(questions, grids) & ok).to(answers.device)
+
+    return is_done
+
+
+def halting_for(
+    kind: str, steps: int | None = None, max_steps: int | None = None, halt: str = "both"
+) -> Halting:
+    """When a puzzle stops: ``steps`` N runs exactly N supervision steps; otherwise up to
+    ``max_steps`` (default the model's trained maximum; more is allowed) with ``halt``:
+    ``head`` (the halting head says so), ``rules`` (the answer passes the rules) or ``both``
+    (whichever comes first). Kinds without rules (ARC) use the head."""
+    if halt not in HALT_MODES:
+        raise TrmError(f"--halt must be one of {', '.join(HALT_MODES)}, got {halt!r}")
+    if steps is not None:
+        if max_steps is not None:
+            raise TrmError("give either --steps (exactly N) or --max-steps (up to N), not both")
+        return Halting.from_steps(steps)
+    check = rules_check(kind) if halt != "head" else None
+    adaptive = halt != "rules" or check is None
+    return Halting(max_steps=max_steps, adaptive=adaptive, is_done=check)
+
+
+def solve_grids(
+    model: TinyRecursiveModel,
+    kind: str,
+    grids: list[np.ndarray] | np.ndarray,
+    *,
+    views: int = 1,
+    steps: int | None = None,
+    halting: Halting | None = None,
+    batch_size: int = 256,
+    seed: int = 0,
+    progress=None,
+) -> list[SolveResult]:
+    """Solve Sudoku or Maze questions (grids) with ``views`` symmetric views each.
+
+    ``steps``: None for adaptive halting up to the model's maximum, N for exactly N steps;
+    ``halting`` overrides it (e.g. more steps than trained, an external ``is_done`` check).
+    """
+    module = KINDS[kind]
+    q = np.stack([np.asarray(g, np.uint8) for g in grids])  # (N, n, n)
+    if q[0].size != model.cfg.seq_len:
+        raise TrmError(
+            f"{kind} is {q.shape[-2]}x{q.shape[-1]} but the model expects {model.cfg.seq_len} cells"
+        )
+    syms = view_symmetries(kind, views, seed)
+    k = len(syms)
+    # Row order is view-major within each puzzle: row = puzzle * k + view.
+    viewed = np.stack([s.forward(q) for s in syms], axis=1)  # (N, K, n, n)
+    tokens = module.encode(viewed).reshape(len(q) * k, -1)
+    halting = halting or Halting.from_steps(steps)
+    run = stream(model, tokens, halting=halting, batch_size=batch_size, progress=progress)
+    answers, ok = module.decode_answers(run.preds)
+    answers = answers.reshape(len(q), k, *q.shape[1:])
+    back = np.stack([s.inverse(answers[:, v]) for v, s in enumerate(syms)], axis=1)  # (N, K, n, n)
+    good = module.verify_batch(np.repeat(q, k, axis=0), back.reshape(len(q) * k, *q.shape[1:]))
+    good = (good & ok).reshape(len(q), k)
+    results = [
+        choose(back[i], good[i], run.steps.reshape(-1, k)[i], run.q_halt.reshape(-1, k)[i])
+        for i in range(len(q))
+    ]
+    for question, r in zip(q, results):
+        if not r.verified:
+            keep_givens(kind, question, r)
+    return results
+
+
+def with_givens(kind: str, question: np.ndarray, answer: np.ndarray) -> np.ndarray:
+    """``answer`` with the question's givens put back (Sudoku digits; maze walls, S and G)."""
+    return np.where(KINDS[kind].given_mask(question), question, answer).astype(np.uint8)
+
+
+def keep_givens(kind: str, question: np.ndarray, result: SolveResult) -> None:
+    """An unverified answer keeps the question's givens, and says whether the puzzle has a
+    solution at all (Sudoku: the exact solver; Maze: breadth-first search)."""
+    result.answer = with_givens(kind, question, result.answer)
+    result.solvable = KINDS[kind].has_solution(question)
+
+
+def choose(answers: np.ndarray, good: np.ndarray, steps: np.ndarray, q: np.ndarray) -> SolveResult:
+    """A verified answer when any view has one, else the most common (mean q_halt breaks ties)."""
+    keys = [a.tobytes() for a in answers]
+    counts = Counter(keys)
+    if good.any():
+        pick = int(np.flatnonzero(good)[0])
+        method = "verified"
+    else:
+        mean_q = {
+            key: float(np.mean([q[i] for i in range(len(keys)) if keys[i] == key]))
+            for key in counts
+        }
+        best = max(counts, key=lambda key: (counts[key], mean_q[key]))
+        pick = keys.index(best)
+        method = "majority"
+    return SolveResult(
+        answers[pick],
+        bool(good[pick]),
+        int(steps[pick]),
+        len(keys),
+        counts[keys[pick]],
+        method,
+        view_answers=list(answers),
+        view_verified=good,
+        view_steps=steps,
+    )
