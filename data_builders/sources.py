@@ -43,8 +43,8 @@ def read_puzzle_csv(path: str | os.PathLike) -> list[CsvRow]:
     if not p.is_file():
         raise TrmError(f"{p}: no such file")
     rows: list[CsvRow] = []
-    with p.open(newline="") as f:
-        reader = csv.reader(f)
+    with p.open(newline="", encoding="utf-8") as f:
+        reader = csv.reader(_utf8_lines(f, p))
         header = next(reader, None)
         if header is None:
             raise TrmError(f"{p}: empty file (expected header {','.join(CSV_HEADER)})")
@@ -65,6 +65,14 @@ def read_puzzle_csv(path: str | os.PathLike) -> list[CsvRow]:
                 raise TrmError(f"{p}:{line}: rating {rating!r} is not a number") from None
             rows.append(CsvRow(str(p), line, source, question, answer, r))
     return rows
+
+
+def _utf8_lines(f, p: Path):
+    """The lines of text file ``f``; bytes that are not UTF-8 become a one-line error."""
+    try:
+        yield from f
+    except UnicodeDecodeError as e:
+        raise TrmError(f"{p}: not UTF-8 text (byte {e.object[e.start]:#04x})") from None
 
 
 def download_hf(repo_id: str, filename: str) -> Path:

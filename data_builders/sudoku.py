@@ -390,6 +390,7 @@ def build_from_args(args: argparse.Namespace) -> dict[str, Any]:
         test_fraction=args.test_fraction,
         seed=args.seed,
         skip_invalid=args.skip_invalid,
+        progress=not getattr(args, "json", False),
         workers=args.workers,
         givens=args.givens,
     )

@@ -76,7 +76,8 @@ def run_all(args) -> list[dict]:
             if not done:
                 resume = str(run_dir) if (run_dir / "checkpoint.pt").is_file() else None
                 print(f"{name} seed {seed}: {cfg.max_steps} steps -> {run_dir}", flush=True)
-                train(cfg, recipe, resume, progress=args.progress)
+                # no checkpoint yet: what a killed start left behind is replaced
+                train(cfg, recipe, resume, progress=args.progress, overwrite=resume is None)
             results.append(
                 {
                     "recipe": name,

@@ -140,8 +140,16 @@ def train(
     *overrides: str,
     resume: str | os.PathLike | None = None,
     progress: bool = True,
+    overwrite: bool = False,
 ) -> Path:
-    """Train from a recipe name or YAML path with ``key=value`` overrides; the run directory."""
+    """Train from a recipe name or YAML path with ``key=value`` overrides; the run directory.
+
+    A run directory that already holds a run is refused unless ``resume`` (continue it) or
+    ``overwrite`` (start afresh), as ``trm train``."""
     return train_from_config(
-        str(config), list(overrides), str(resume) if resume else None, progress=progress
+        str(config),
+        list(overrides),
+        str(resume) if resume else None,
+        progress=progress,
+        overwrite=overwrite,
     )

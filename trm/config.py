@@ -135,12 +135,27 @@ def load_config(
                 raise TrmError(f"override {item!r} is not of the form key=value")
         layers.append(migrate(OmegaConf.from_dotlist(list(overrides))))
         cfg = OmegaConf.merge(*layers)
-        return OmegaConf.to_object(cfg)
+        return check_counts(OmegaConf.to_object(cfg), path)
     except OmegaConfBaseException as e:
         msg = str(e).splitlines()[0]
         key = getattr(e, "full_key", None)
         where = f" (key {key})" if key else ""
         raise TrmError(f"{path or 'config'}: {msg}{where}") from None
+
+
+POSITIVE = ("global_batch_size", "epochs", "eval_interval", "checkpoint_every_steps")
+POSITIVE += ("log_every_steps",)  # loop lengths and divisors: 0 would divide by zero
+NON_NEGATIVE = ("max_steps", "lr_warmup_steps", "eval_limit", "eval_batch_size")
+NON_NEGATIVE += ("eval_every_steps", "threads")  # 0 means "the default"
+
+
+def check_counts(cfg: TrainConfig, path: str | Path | None = None) -> TrainConfig:
+    """Refuse counts that would divide by zero or loop backwards (one line naming the key)."""
+    for key in POSITIVE + NON_NEGATIVE:
+        value, low = getattr(cfg, key), 1 if key in POSITIVE else 0
+        if value < low:
+            raise TrmError(f"{path or 'config'}: {key} must be at least {low}, got {value}")
+    return cfg
 
 
 def to_yaml(cfg: TrainConfig) -> str:

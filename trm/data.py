@@ -10,7 +10,6 @@ position (pass, batch) is all that is needed to resume exactly.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ import numpy as np
 import torch
 
 from trm.errors import TrmError
+from trm.safe_io import read_json
 from trm.schedules import pool_fraction
 
 IGNORE_LABEL = -100
@@ -59,14 +59,18 @@ class PuzzleDataset:
                 f"{d}: not a trm dataset split (no dataset.json); build one with `trm build`"
             )
         self.root, self.split = Path(root), split
-        self.metadata = json.loads(meta_path.read_text())
+        self.metadata = read_json(meta_path)
         set_name = self.metadata.get("sets", ["all"])[0]
         arrays = {}
         for f in FIELDS:
             path = d / f"{set_name}__{f}.npy"
             if not path.is_file():
                 raise TrmError(f"{path}: missing dataset array")
-            arrays[f] = np.load(path, mmap_mode="r" if f in ("inputs", "labels") else None)
+            mode = "r" if f in ("inputs", "labels") else None
+            try:  # plain arrays only: a pickled object in a .npy is refused, never loaded
+                arrays[f] = np.load(path, mmap_mode=mode, allow_pickle=False)
+            except (ValueError, OSError) as e:
+                raise TrmError(f"{path}: not a readable dataset array ({e})") from None
         self.inputs, self.labels = arrays["inputs"], arrays["labels"]
         self.puzzle_identifiers = arrays["puzzle_identifiers"].astype(np.int32)
         self.puzzle_indices = arrays["puzzle_indices"].astype(np.int64)

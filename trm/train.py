@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import signal
+import sys
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,6 +23,8 @@ from trm.act import ALL_STEPS, Carry, initial_carry, supervision_step
 from trm.checkpoint import (
     CHECKPOINT,
     INFERENCE,
+    check_new_run_dir,
+    clear_run_dir,
     load_training_state,
     save_inference,
     save_training_state,
@@ -38,7 +41,10 @@ from trm.model import TinyRecursiveModel
 from trm.optim import EMA, AdamATan2, learning_rate, sign_sgd_rows
 from trm.puzzles import KINDS, kind_of_vocab
 from trm.runtime import Runtime, setup_runtime, teardown_runtime
+from trm.safe_io import check_writable_dir
 from trm.schedules import check_curriculum, check_depth_schedule, depth_for_step
+
+POSTFIX = (("loss", "lm_loss"), ("acc", "accuracy"), ("exact", "exact_accuracy"))
 
 
 class Interrupted(Exception):
@@ -301,20 +307,24 @@ def train(
     resume_dir: str | None = None,
     progress: bool = True,
     stop_at_step: int = 0,
+    overwrite: bool = False,
 ) -> Path:
     """Train (or resume) a run; returns the run directory.
 
     ``stop_at_step`` > 0 saves a checkpoint and raises ``Interrupted`` once that step is done,
-    as a signal would (for sessions shorter than the run).
+    as a signal would (for sessions shorter than the run). A new run refuses a ``run_dir``
+    that holds one, unless ``overwrite``.
     """
     rt = setup_runtime(cfg.device, cfg.bf16, cfg.threads)
     try:
+        run_dir = _check_run_dir(cfg, rt, config_path, resume_dir, overwrite)
         train_data = PuzzleDataset(cfg.data_path, "train")
         has_test = (Path(cfg.data_path) / "test").is_dir()
         test_data = PuzzleDataset(cfg.data_path, "test") if has_test else None
         fill_from_data(cfg, train_data)
-        run_dir = Path(resume_dir) if resume_dir else prepare_run_dir(cfg, config_path)
         if rt.is_main:
+            if overwrite and not resume_dir:
+                clear_run_dir(run_dir)
             run_dir.mkdir(parents=True, exist_ok=True)
             write_text_atomic(run_dir / "config.yaml", to_yaml(cfg))
         B = cfg.global_batch_size
@@ -331,11 +341,28 @@ def train(
             )
         if resume_dir:
             restore(state, run_dir)
+            if rt.is_main:
+                print(
+                    f"trm: resumed {run_dir} at step {state.step} of {state.steps_total}",
+                    file=sys.stderr,
+                )
         log = MetricsLog(run_dir, cfg, state.step if resume_dir else None, rt.is_main)
         _loop(state, run_dir, test_data, log, progress, stop_at_step)
         return run_dir
     finally:
         teardown_runtime()
+
+
+def _check_run_dir(cfg: TrainConfig, rt: Runtime, config_path, resume_dir, overwrite) -> Path:
+    """The run directory, checked before any work: writable, and (a new run) holding no run
+    unless ``overwrite``. Every rank checks before rank 0 writes (a barrier under DDP)."""
+    if resume_dir:
+        return check_writable_dir(resume_dir, "run directory")
+    run_dir = prepare_run_dir(cfg, config_path)
+    check_new_run_dir(run_dir, overwrite)
+    if rt.world_size > 1:
+        torch.distributed.barrier()  # every rank has checked before rank 0 writes
+    return run_dir
 
 
 def _loop(state: TrainState, run_dir: Path, test_data, log, progress: bool, stop_at: int) -> None:
@@ -369,12 +396,12 @@ def _loop(state: TrainState, run_dir: Path, test_data, log, progress: bool, stop
             bar.update(1)
             step, last = state.step, state.step == state.steps_total
             if step % cfg.log_every_steps == 0 or last:
-                meter.check_finite(step, run_dir)
+                meter.check_finite(step, run_dir, rt)
                 _log_train(state, meter, log, bar)
             if step % eval_every == 0 or last:
                 evaluate_and_export(state, run_dir, test_data, log, bar)
             if step % cfg.checkpoint_every_steps == 0 or step % eval_every == 0 or last:
-                meter.check_finite(step, run_dir)
+                meter.check_finite(step, run_dir, rt)
                 save_checkpoint(state, run_dir)
                 meter.last_good = step
             if step == stop_at:
@@ -401,7 +428,7 @@ def _next_batch(state: TrainState, prefetch: Prefetcher | None) -> Batch:
 
 def _stop(state: TrainState, run_dir: Path, meter: _Meter, log, why) -> None:
     """Save a checkpoint and the inference weights of this step (unless the loss is bad)."""
-    if not bool(meter.bad_loss):
+    if not _any_rank(meter.bad_loss, state.rt):
         save_checkpoint(state, run_dir)
         evaluate_and_export(state, run_dir, None, log)  # the inference weights of this step
     raise Interrupted(
@@ -414,6 +441,7 @@ class _Meter:
 
     def __init__(self, step: int, device: torch.device):
         self.sums: dict[str, torch.Tensor] = {}
+        self.shown: dict[str, float] = {}  # the progress bar's last known loss and accuracies
         self.bad_loss = torch.zeros((), dtype=torch.bool, device=device)
         self.last_good = self.step_last = step
         self.t_last = time.perf_counter()
@@ -423,8 +451,9 @@ class _Meter:
         for k, v in metrics.items():  # stays on the device: no host sync inside a step
             self.sums[k] = self.sums.get(k, 0) + v
 
-    def check_finite(self, step: int, run_dir: Path) -> None:
-        if bool(self.bad_loss):  # the only host read of the loss flag
+    def check_finite(self, step: int, run_dir: Path, rt: Runtime) -> None:
+        # the only host read of the loss flag (at log and checkpoint steps), agreed by all ranks
+        if _any_rank(self.bad_loss, rt):
             raise TrmError(
                 f"the loss became NaN or infinite before step {step}; stopped. The last good "
                 f"checkpoint (step {self.last_good}) is kept in {run_dir / CHECKPOINT}"
@@ -441,13 +470,25 @@ def _log_train(state: TrainState, meter: _Meter, log, bar) -> None:
     values["flops"] = run_flops(state)
     values["sample_steps_per_s"] = n / max(now - meter.t_last, 1e-9)
     log.log(step, {f"train/{k}": v for k, v in values.items()})
+    meter.shown.update(  # accuracies only when some slot halted: else the last known
+        {k: values[k] for k in ("lm_loss", "accuracy", "exact_accuracy") if k in values}
+    )
     bar.set_postfix(
-        loss=f"{values['lm_loss']:.3f}",
-        acc=f"{values.get('accuracy', float('nan')):.3f}",
-        exact=f"{values.get('exact_accuracy', float('nan')):.3f}",
+        {short: f"{meter.shown[k]:.3f}" for short, k in POSTFIX if k in meter.shown},
         sps=f"{values['sample_steps_per_s']:.1f}",
     )
     meter.sums, meter.t_last, meter.step_last = {}, now, step
+
+
+def _any_rank(flag: torch.Tensor, rt: Runtime) -> bool:
+    """True on every rank when ``flag`` is set on any rank (a collective under DDP)."""
+    if rt.world_size == 1:
+        return bool(flag)
+    import torch.distributed as dist
+
+    v = flag.to(torch.int32).reshape(1)
+    dist.all_reduce(v, op=dist.ReduceOp.MAX)
+    return bool(v.item())
 
 
 def _gather(obj: list, rt: Runtime) -> list:
@@ -475,16 +516,28 @@ def train_from_config(
     overrides: list[str] | tuple[str, ...] = (),
     resume: str | None = None,
     progress: bool = True,
+    overwrite: bool = False,
 ) -> Path:
-    """Load a recipe (name or YAML path; the run's saved config when resuming) and train."""
+    """Load a recipe (name or YAML path; the run's saved config when resuming) and train.
+
+    ``--resume DIR`` continues with the config saved in DIR; ``key=value`` overrides apply on
+    top of it (and are named in the resume message). ``overwrite`` starts afresh in a run_dir
+    that holds a run (not with ``resume``).
+    """
     config, overrides = _split_overrides(config, overrides)
+    if resume and overwrite:
+        raise TrmError("--resume continues a run and --overwrite replaces it: pick one")
     cfg = resolve_config(config, overrides, resume)
+    if resume and overrides:
+        print(
+            f"trm: on top of {Path(resume) / 'config.yaml'}: {' '.join(overrides)}", file=sys.stderr
+        )
     if not cfg.data_path:
         raise TrmError("data_path is not set: pass data_path=DIR (a dataset built by `trm build`)")
     if not math.isfinite(cfg.lr):
         raise TrmError("lr must be finite")
     check_recipe_options(cfg)
-    return train(cfg, config, resume, progress=progress)
+    return train(cfg, config, resume, progress=progress, overwrite=overwrite)
 
 
 def check_recipe_options(cfg: TrainConfig) -> None:
@@ -498,9 +551,17 @@ def check_recipe_options(cfg: TrainConfig) -> None:
 def resolve_config(
     config: str | None, overrides: list[str] | tuple[str, ...] = (), resume: str | None = None
 ) -> TrainConfig:
-    """The run's config: a recipe with overrides, or a run directory's saved one."""
+    """The run's config: a recipe with overrides, or a run directory's saved one.
+
+    A CONFIG with ``resume`` is an error: the run's own config is the one that resumes exactly.
+    """
     config, overrides = _split_overrides(config, overrides)
     if resume:
+        if config:
+            raise TrmError(
+                f"--resume {resume} continues with that run's saved config; drop {config} "
+                "(key=value overrides still apply on top of the saved config)"
+            )
         saved = Path(resume) / "config.yaml"
         if not saved.is_file():
             raise TrmError(f"{resume}: not a run directory (no config.yaml)")

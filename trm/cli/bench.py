@@ -6,16 +6,29 @@ import argparse
 import json
 
 from trm.bench_cases import CPU_DEFAULT, TRAIN_CASES
+from trm.limits import MAX_BATCH, MAX_COUNT, MAX_OPT_STEPS, bounded
 from trm.puzzles import KINDS
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("bench", help="measure training, solving or dataset-building speed")
+    p = sub.add_parser(
+        "bench",
+        help="measure training, solving or dataset-building speed",
+        description="Measure speed, printed and never asserted. train: optimiser steps of "
+        "random data (sample-steps/s, FLOP rate against this machine's matmul rate); solve: "
+        "puzzles/s with all supervision steps and with adaptive halting; build: dataset "
+        "build times.",
+    )
     p.add_argument("what", choices=["train", "solve", "build"])
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
-    p.add_argument("--batch-size", type=int, default=0, help="batch (default: per case)")
     p.add_argument(
-        "--steps", type=int, default=0, help="timed steps (train; default 10 CPU, 50 CUDA)"
+        "--batch-size", type=bounded(0, MAX_BATCH), default=0, help="batch (default: per case)"
+    )
+    p.add_argument(
+        "--steps",
+        type=bounded(0, MAX_OPT_STEPS),
+        default=0,
+        help="timed steps (train; default 10 CPU, 50 CUDA)",
     )
     p.add_argument(
         "--case",
@@ -26,7 +39,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-compile", action="store_true", help="CUDA: do not torch.compile")
     p.add_argument("--checkpoint", help="solve: a checkpoint (default: a random-init model)")
     p.add_argument("--kind", default="sudoku", choices=list(KINDS), help="solve: puzzle kind")
-    p.add_argument("--count", type=int, default=0, help="solve: puzzles (default 1024)")
+    p.add_argument(
+        "--count", type=bounded(0, MAX_COUNT), default=0, help="solve: puzzles (default 1024)"
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
 
 

@@ -10,20 +10,27 @@ import json
 import time
 
 from data_builders import BUILDERS
+from trm.safe_io import check_writable_dir
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register ``build`` and one sub-command per puzzle kind."""
-    build = subparsers.add_parser("build", help="build a puzzle dataset")
+    build = subparsers.add_parser(
+        "build",
+        help="build a puzzle dataset",
+        description="Build a puzzle dataset (written atomically); `trm build KIND --help`.",
+    )
     kinds = build.add_subparsers(dest="kind", required=True, metavar="{sudoku,maze,arc}")
     for name, module in BUILDERS.items():
-        p = kinds.add_parser(name, help=(module.__doc__ or "").strip().splitlines()[0])
+        about = (module.__doc__ or "").strip().splitlines()[0]
+        p = kinds.add_parser(name, help=about, description=about)
         module.add_arguments(p)
         p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
 
 def run(args: argparse.Namespace) -> int:
     """Build the dataset named by ``args.kind`` and print its summary."""
+    check_writable_dir(args.out, "dataset directory")  # before the work, not after it
     start = time.perf_counter()
     summary = BUILDERS[args.kind].build_from_args(args)
     summary["seconds"] = round(time.perf_counter() - start, 2)

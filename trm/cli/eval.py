@@ -6,20 +6,37 @@ import argparse
 import json
 
 from trm.cli.solve import add_common_options, add_halting_options
+from trm.errors import TrmError
+from trm.limits import MAX_COUNT, MAX_STEPS, MAX_VIEWS, bounded
+from trm.safe_io import check_writable_file
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("eval", help="accuracy of a checkpoint on a dataset's test split")
+    p = sub.add_parser(
+        "eval",
+        help="accuracy of a checkpoint on a dataset's test split",
+        description="Accuracy of a checkpoint on a dataset's test split: exact and token "
+        "accuracy, halting, steps, and accuracy against the number of views.",
+    )
     p.add_argument("checkpoint", help="run directory, inference directory or model.safetensors")
     p.add_argument("data_dir", help="dataset built by `trm build`")
     p.add_argument(
-        "--views", type=int, default=1, help="symmetric views per puzzle (ARC: votes per input)"
+        "--views",
+        type=bounded(1, MAX_VIEWS),
+        default=1,
+        help="symmetric views per puzzle (ARC: votes per input)",
     )
     p.add_argument(
-        "--limit", type=int, default=0, help="evaluate a seeded random subset of N puzzles"
+        "--limit",
+        type=bounded(0, MAX_COUNT),
+        default=0,
+        help="evaluate a seeded random subset of N puzzles",
     )
     p.add_argument(
-        "--steps", type=int, default=None, help="fixed supervision steps (default: the maximum)"
+        "--steps",
+        type=bounded(1, MAX_STEPS),
+        default=None,
+        help=f"fixed supervision steps, at most {MAX_STEPS} (default: the maximum)",
     )
     add_halting_options(p)
     p.add_argument("--plot", metavar="PNG", help="write accuracy against views as a PNG plot")
@@ -32,6 +49,10 @@ def run(args: argparse.Namespace) -> int:
     from trm.inference.loading import load_for_kind
     from trm.inference.report import evaluate_checkpoint, format_report, write_plot
 
+    if args.plot:  # checked before the evaluation, not after it
+        if args.views < 2:
+            raise TrmError("--plot needs a views table: pass --views K with K > 1")
+        check_writable_file(args.plot, "--plot")
     model, cfg = load_for_kind(None, args.checkpoint, None, args.device)
     report = evaluate_checkpoint(
         model,
@@ -47,7 +68,11 @@ def run(args: argparse.Namespace) -> int:
         halt=args.halt,
     )
     if args.plot:
-        write_plot(report, args.plot)
         report["plot"] = args.plot
-    print(json.dumps(report) if args.json else format_report(report))
+    print(json.dumps(report) if args.json else format_report(report), flush=True)
+    if args.plot:  # after the results: a failing plot never hides them
+        try:
+            write_plot(report, args.plot)
+        except OSError as e:
+            raise TrmError(f"{args.plot}: cannot write the plot ({e.strerror})") from None
     return 0

@@ -17,48 +17,84 @@ from pathlib import Path
 from tqdm import tqdm
 
 from trm.errors import TrmError
+from trm.limits import MAX_BATCH, MAX_OPT_STEPS, MAX_STEPS, MAX_VIEWS, bounded
 from trm.puzzles import KINDS, arc
 from trm.puzzles.base import PuzzleError
+from trm.safe_io import check_writable_file, read_text
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    """Register ``solve`` on the ``trm`` subcommand parser."""
-    p = sub.add_parser("solve", help="solve puzzles with a trained model")
-    p.add_argument("kind", choices=list(KINDS))
+    """Register ``solve`` (one sub-command per kind) on the ``trm`` subcommand parser."""
+    p = sub.add_parser(
+        "solve",
+        help="solve puzzles with a trained model",
+        description="Solve puzzles with a trained model; `trm solve KIND --help` for each kind.",
+    )
+    kinds = p.add_subparsers(dest="kind", required=True, metavar="{sudoku,maze,arc}")
+    for kind, (about, file_help) in SOLVE_KINDS.items():
+        _solve_options(kinds.add_parser(kind, help=about, description=about), kind, file_help)
+
+
+SOLVE_KINDS = {  # kind -> (what `trm solve KIND --help` says, what --file holds)
+    "sudoku": (
+        "Solve 9x9 Sudoku: 81 cells, '.' or '0' for blanks (spaces, '|', '-', '+' ignored). "
+        "Answers are checked by the rules; an unsolvable puzzle is reported as such.",
+        "one puzzle per line",
+    ),
+    "maze": (
+        "Solve 30x30 mazes drawn with '# SGo' (wall, open, start, goal, path): the shortest "
+        "path from S to G, checked by breadth-first search.",
+        "grids separated by empty lines (a line of spaces is a row of open cells)",
+    ),
+    "arc": (
+        "Solve ARC-AGI tasks given as JSON {train: [{input, output}], test: [{input}]}: votes "
+        "over --views augmented views (default 8); a task unseen in training gets a puzzle "
+        "embedding fitted on its demonstrations (--adapt-steps).",
+        "a task JSON file",
+    ),
+}
+
+
+def _solve_options(p: argparse.ArgumentParser, kind: str, file_help: str) -> None:
     p.add_argument(
         "puzzles", nargs="*", metavar="PUZZLE", help="puzzle text (default: --file or stdin)"
     )
-    p.add_argument(
-        "--file",
-        "-f",
-        help="Sudoku: one per line; Maze: grids separated by blank lines; ARC: task JSON",
-    )
-    p.add_argument("--checkpoint", "-c", help="checkpoint (default: the shipped one for the kind)")
+    p.add_argument("--file", "-f", help=file_help)
+    p.add_argument("--checkpoint", "-c", help=f"checkpoint (default: the shipped {kind} model)")
     p.add_argument(
         "--config",
         metavar="ARCH.yaml",
         help="official arch YAML: --checkpoint is an official state dict",
     )
     p.add_argument(
-        "--views", type=int, default=1, help="symmetric views solved per puzzle (ARC default 8)"
+        "--views",
+        type=bounded(1, MAX_VIEWS),
+        default=1,
+        help="symmetric views solved per puzzle" + (" (default 8)" if kind == "arc" else ""),
     )
     p.add_argument(
         "--steps",
-        type=int,
+        type=bounded(1, MAX_STEPS),
         default=None,
-        help="fixed supervision steps (default: adaptive halting)",
+        help=f"fixed supervision steps, at most {MAX_STEPS} (default: adaptive halting)",
     )
     add_halting_options(p)
     p.add_argument(
-        "--adapt-steps", type=int, default=100, help="ARC: steps fitting a new task's embedding"
+        "--adapt-steps",
+        type=bounded(0, MAX_OPT_STEPS),
+        default=100,
+        help="steps fitting a new task's embedding" if kind == "arc" else argparse.SUPPRESS,
+    )
+    trace_help = "show the answer after every supervision step (one view)"
+    p.add_argument(
+        "--trace", action="store_true", help=trace_help if kind != "arc" else argparse.SUPPRESS
     )
     p.add_argument(
-        "--trace",
-        action="store_true",
-        help="show the answer after every supervision step (one view; sudoku, maze)",
-    )
-    p.add_argument(
-        "--trace-png", metavar="FILE", help="draw the steps of --trace as a PNG (one puzzle)"
+        "--trace-png",
+        metavar="FILE",
+        help="draw the steps of --trace as a PNG (one puzzle)"
+        if kind != "arc"
+        else argparse.SUPPRESS,
     )
     add_common_options(p)
 
@@ -67,10 +103,10 @@ def add_halting_options(p: argparse.ArgumentParser) -> None:
     """``--max-steps`` and ``--halt`` (``trm.inference.solve.halting_for``)."""
     p.add_argument(
         "--max-steps",
-        type=int,
+        type=bounded(1, MAX_STEPS),
         default=None,
-        help="adaptive halting: at most N supervision steps (default: the trained maximum; "
-        "more recurses longer than training)",
+        help=f"adaptive halting: at most N supervision steps, N <= {MAX_STEPS} (default: the "
+        "trained maximum; more recurses longer than training)",
     )
     p.add_argument(
         "--halt",
@@ -83,7 +119,12 @@ def add_halting_options(p: argparse.ArgumentParser) -> None:
 
 def add_common_options(p: argparse.ArgumentParser) -> None:
     """Options shared by ``solve`` and ``eval``."""
-    p.add_argument("--batch-size", type=int, default=256, help="slots in the streaming batch")
+    p.add_argument(
+        "--batch-size",
+        type=bounded(1, MAX_BATCH),
+        default=256,
+        help="slots in the streaming batch",
+    )
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -94,10 +135,7 @@ def add_common_options(p: argparse.ArgumentParser) -> None:
 
 def _read_text(args: argparse.Namespace) -> tuple[str, str]:
     if args.file:
-        try:
-            return Path(args.file).read_text(), args.file
-        except OSError as e:
-            raise TrmError(f"{args.file}: cannot read ({e.strerror})") from None
+        return read_text(args.file), args.file
     if sys.stdin is None or sys.stdin.isatty():
         raise TrmError(
             f"no puzzle given: pass PUZZLE arguments, --file F, or pipe puzzles "
@@ -138,7 +176,7 @@ def _split_text(kind: str, text: str, source: str, file: str | None) -> list[tup
     if kind == "maze":
         blocks, start, cur = [], 0, []
         for n, line in enumerate(lines + [""]):
-            if line.strip():
+            if line.removesuffix("\r"):  # only an empty line separates: spaces are open cells
                 if not cur:
                     start = n
                 cur.append(line)
@@ -161,6 +199,8 @@ def run(args: argparse.Namespace) -> int:
     puzzles = read_puzzles(args)
     if args.trace or args.trace_png:
         _check_trace_args(args, len(puzzles))
+        if args.trace_png:
+            check_writable_file(args.trace_png, "--trace-png")
     model, cfg = load_for_kind(args.kind, args.checkpoint, args.config, args.device)
     if args.trace or args.trace_png:
         return _run_trace(args, model, puzzles)
@@ -168,8 +208,12 @@ def run(args: argparse.Namespace) -> int:
         return _solve_arc(args, model, cfg, puzzles)
     from trm.inference.solve import halting_for, solve_grids
 
-    bar = tqdm(
-        total=len(puzzles) * args.views, desc="solve", unit="view", disable=None, leave=False
+    bar = tqdm(  # on stderr, only on a terminal, never with --json
+        total=len(puzzles) * args.views,
+        desc="solve",
+        unit="view",
+        disable=True if args.json else None,
+        leave=False,
     )
     with bar:
         results = solve_grids(
@@ -188,7 +232,9 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps({"puzzle": i + 1, **r.to_json(module.to_line)}))
             continue
         how = "verified" if r.verified else "NOT verified"
-        if not r.verified and r.views > 1:
+        if r.solvable is False:
+            how = "NO SOLUTION: the puzzle has none (exact solver); the model's attempt"
+        elif not r.verified and r.views > 1:
             how += " (majority answer)"
         print(f"puzzle {i + 1}: {how}; {r.views_agreeing}/{r.views} views agree; {r.steps} steps")
         print(module.render(r.answer))
@@ -271,7 +317,12 @@ def _run_trace(args: argparse.Namespace, model, puzzles: list) -> int:
             print(format_trace(trace, color))
             print()
         if args.trace_png:
-            write_trace_png(trace, args.trace_png)
+            try:
+                write_trace_png(trace, args.trace_png)
+            except OSError as e:
+                raise TrmError(
+                    f"{args.trace_png}: cannot write the picture ({e.strerror})"
+                ) from None
     if args.trace_png and not args.json:
         print(f"wrote {args.trace_png}")
     return 0

@@ -9,7 +9,6 @@ training table). Then every test input runs in all views and the views vote (``v
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from trm.inference.solve import SolveResult
 from trm.inference.votes import Votes
 from trm.model import TinyRecursiveModel
 from trm.puzzles import arc
+from trm.safe_io import read_json
 
 
 def trained_views(
@@ -34,7 +34,7 @@ def trained_views(
     path = Path(data_path) / "identifiers.json"
     if not data_path or not path.is_file():
         return []
-    names = json.loads(path.read_text())
+    names = read_json(path)
     found = []
     for i, name in enumerate(names):
         if name == task_name or name.startswith(task_name + arc.SEPARATOR):
@@ -89,7 +89,8 @@ def fit_embeddings(
     model.eval()
     try:
         carry = initial_carry(model, batch, torch.float32)
-        for _ in tqdm(range(steps), desc="adapt", disable=not progress, leave=False):
+        bar = tqdm(range(steps), desc="adapt", disable=None if progress else True, leave=False)
+        for _ in bar:  # the bar shows on a terminal only
             result = supervision_step(model, carry, batch, training=False, puzzle_rows=emb[view])
             opt.zero_grad(set_to_none=True)
             (result.loss / (k * p)).backward()
@@ -127,14 +128,23 @@ def solve_arc_task(
     tokens = np.stack(
         [arc.encode(a.apply(i)) for i, _ in task.test for a in augs]
     )  # (tests * K, 900)
-    run = stream(
-        model,
-        tokens,
-        puzzle_ids=np.tile(ids, len(task.test)),
-        puzzle_rows=None if rows is None else rows.repeat(len(task.test), 1),
-        halting=halting or Halting.from_steps(steps),
-        batch_size=batch_size,
+    bar = tqdm(  # on stderr, only on a terminal
+        total=len(tokens),
+        desc=f"solve {task.name}",
+        unit="view",
+        disable=None if progress else True,
+        leave=False,
     )
+    with bar:
+        run = stream(
+            model,
+            tokens,
+            puzzle_ids=np.tile(ids, len(task.test)),
+            puzzle_rows=None if rows is None else rows.repeat(len(task.test), 1),
+            halting=halting or Halting.from_steps(steps),
+            batch_size=batch_size,
+            progress=bar,
+        )
     votes = Votes()
     results = []
     for t, (test_input, _) in enumerate(task.test):

@@ -9,7 +9,6 @@ pass@2 per test input by voting over augmented views (SPEC §8.3), fresh votes e
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +23,7 @@ from trm.inference.solve import choose, halting_for, solve_grids
 from trm.inference.votes import Votes, pass_at_k
 from trm.model import TinyRecursiveModel
 from trm.puzzles import KINDS, arc
+from trm.safe_io import read_json
 
 
 def _ks(views: int) -> list[int]:
@@ -138,10 +138,9 @@ def _evaluate_arc(
     model, data: PuzzleDataset, views, limit, batch_size, steps, seed, progress
 ) -> dict:
     """pass@k over the test split's augmented rows, voting per (task, test input)."""
-    names = json.loads((data.root / "identifiers.json").read_text())
+    names = read_json(data.root / "identifiers.json")
     tasks = {
-        n: arc.task_from_json(t, n)
-        for n, t in json.loads((data.root / "test_puzzles.json").read_text()).items()
+        n: arc.task_from_json(t, n) for n, t in read_json(data.root / "test_puzzles.json").items()
     }
     if 0 < limit < len(tasks):
         keep = np.random.default_rng(seed).choice(sorted(tasks), limit, replace=False)

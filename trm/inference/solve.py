@@ -42,6 +42,7 @@ class SolveResult:
     view_answers: list[np.ndarray] = field(default_factory=list, repr=False)
     view_verified: np.ndarray | None = field(default=None, repr=False)
     view_steps: np.ndarray | None = field(default=None, repr=False)
+    solvable: bool | None = None  # False: an exact solver proved the puzzle has no solution
 
     def to_json(self, render) -> dict:
         """A JSON-able dict; ``render`` turns a grid into text."""
@@ -53,6 +54,8 @@ class SolveResult:
             "views_agreeing": self.views_agreeing,
             "method": self.method,
         }
+        if self.solvable is not None:
+            d["solvable"] = self.solvable
         if self.attempts:
             d["answer"] = self.answer.tolist()
             d["attempts"] = [a.tolist() for a in self.attempts]
@@ -139,10 +142,26 @@ def solve_grids(
     back = np.stack([s.inverse(answers[:, v]) for v, s in enumerate(syms)], axis=1)  # (N, K, n, n)
     good = module.verify_batch(np.repeat(q, k, axis=0), back.reshape(len(q) * k, *q.shape[1:]))
     good = (good & ok).reshape(len(q), k)
-    return [
+    results = [
         choose(back[i], good[i], run.steps.reshape(-1, k)[i], run.q_halt.reshape(-1, k)[i])
         for i in range(len(q))
     ]
+    for question, r in zip(q, results):
+        if not r.verified:
+            keep_givens(kind, question, r)
+    return results
+
+
+def with_givens(kind: str, question: np.ndarray, answer: np.ndarray) -> np.ndarray:
+    """``answer`` with the question's givens put back (Sudoku digits; maze walls, S and G)."""
+    return np.where(KINDS[kind].given_mask(question), question, answer).astype(np.uint8)
+
+
+def keep_givens(kind: str, question: np.ndarray, result: SolveResult) -> None:
+    """An unverified answer keeps the question's givens, and says whether the puzzle has a
+    solution at all (Sudoku: the exact solver; Maze: breadth-first search)."""
+    result.answer = with_givens(kind, question, result.answer)
+    result.solvable = KINDS[kind].has_solution(question)
 
 
 def choose(answers: np.ndarray, good: np.ndarray, steps: np.ndarray, q: np.ndarray) -> SolveResult:

@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from trm.act import Halting, stream
 from trm.errors import TrmError
+from trm.inference.solve import with_givens
 from trm.model import TinyRecursiveModel
 from trm.puzzles import maze, sudoku
 
@@ -95,8 +96,8 @@ def trace_grid(
 
     def record(out, _rows) -> None:
         answers, ok = module.decode_answers(out.logits.argmax(-1).cpu().numpy())  # (1, n, n)
-        answer = answers[0]
         verified = bool(module.verify_batch(q[None], answers)[0] and ok[0])
+        answer = answers[0] if verified else with_givens(kind, q, answers[0])  # as solve
         changed = int((answer != trace.previous(len(trace.steps))).sum())
         halting_p = _sigmoid(float(out.q_halt[0]))
         trace.steps.append(TraceStep(len(trace.steps) + 1, answer, halting_p, verified, changed))

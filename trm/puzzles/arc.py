@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from trm.puzzles.base import PAD, PuzzleError, Symmetry, dihedral, inverse_dihedral
+from trm.safe_io import read_json
 
 NAME = "arc"
 SIZE = 30  # canvas side
@@ -142,12 +143,7 @@ def parse(text: str, name: str = "task") -> Task:
 def load_task_file(path: str | os.PathLike) -> Task:
     """Read one per-task JSON file; the task name is the file stem."""
     p = Path(path)
-    where = f"{p}: "
-    try:
-        text = p.read_text()
-    except OSError as e:
-        raise PuzzleError(f"{p}: cannot read ({e.strerror})") from None
-    return task_from_json(_load_json(text, str(p)), p.stem, where)
+    return task_from_json(read_json(p, PuzzleError), p.stem, f"{p}: ")
 
 
 def load_kaggle(
@@ -162,13 +158,13 @@ def load_kaggle(
     one-line message instead of raising.
     """
     cp = Path(challenges_path)
-    challenges = _load_json(_read(cp), str(cp))
+    challenges = read_json(cp, PuzzleError)
     if not isinstance(challenges, dict):
         raise PuzzleError(f"{cp}: expected an object mapping task names to tasks")
     solutions: dict = {}
     if solutions_path is not None:
         sp = Path(solutions_path)
-        solutions = _load_json(_read(sp), str(sp))
+        solutions = read_json(sp, PuzzleError)
         if not isinstance(solutions, dict):
             raise PuzzleError(f"{sp}: expected an object mapping task names to lists of grids")
     tasks: dict[str, Task] = {}
@@ -192,13 +188,6 @@ def load_kaggle(
             continue
         tasks[name] = task
     return tasks
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text()
-    except OSError as e:
-        raise PuzzleError(f"{path}: cannot read ({e.strerror})") from None
 
 
 # --- rendering -----------------------------------------------------------------------------
@@ -284,6 +273,16 @@ def verify(question: np.ndarray, answer: np.ndarray) -> None:
 
 def verify_batch(questions: np.ndarray, answers: np.ndarray) -> None:
     """ARC has no rule to check answers against: ``None`` (not an array of results)."""
+    return None
+
+
+def given_mask(question: np.ndarray) -> np.ndarray:
+    """ARC answers need not keep any cell of the question: nothing is given."""
+    return np.zeros(np.shape(question), bool)
+
+
+def has_solution(question: np.ndarray) -> None:
+    """ARC has no rules to decide whether a test input has an answer: always ``None``."""
     return None
 
 

@@ -181,6 +181,16 @@ def shortest_path_length(question: np.ndarray) -> int | None:
     return d if d >= 0 else None
 
 
+def given_mask(question: np.ndarray) -> np.ndarray:
+    """The cells an answer must keep: walls, S and G (only open cells may become path)."""
+    return np.asarray(question) != OPEN
+
+
+def has_solution(question: np.ndarray) -> bool:
+    """Whether G can be reached from S at all (breadth-first search)."""
+    return shortest_path_length(question) is not None
+
+
 def solve_batch(questions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Answer every question of a batch ``(B, n, n)`` (tie-break in the module docstring).
 

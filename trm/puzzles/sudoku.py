@@ -154,6 +154,16 @@ def verify(question: np.ndarray, answer: np.ndarray) -> bool:
     return bool(verify_batch(np.asarray(question)[None], np.asarray(answer)[None])[0])
 
 
+def given_mask(question: np.ndarray) -> np.ndarray:
+    """The cells an answer must keep: the given digits."""
+    return np.asarray(question) > 0
+
+
+def has_solution(question: np.ndarray) -> bool:
+    """Whether the puzzle has any solution at all (the exact solver)."""
+    return count_solutions(np.asarray(question), 1) > 0
+
+
 def is_valid_solution(answer: np.ndarray) -> bool:
     """True if ``answer`` is a complete grid whose rows, columns and boxes hold 1..9."""
     return bool(_units_ok_batch(np.asarray(answer)[None])[0])
