@@ -29,6 +29,8 @@ CHEAP = [
     (r"--subsample \d+", "--subsample 20"),
     (r"--limit \d+", "--limit 8"),
     (r"--views \d+", "--views 2"),
+    (r"--budget \S+", "--budget 1e9"),
+    (r"--eval-limit \d+", "--eval-limit 4"),
 ]
 
 
@@ -36,9 +38,10 @@ def readme_commands() -> list[str]:
     text = (ROOT / "README.md").read_text()
     commands = []
     for block in re.findall(r"```sh\n(.*?)```", text, flags=re.S):
+        block = re.sub(r"\\\n\s*", "", block)  # join continued lines
         for line in block.splitlines():
             line = line.split("  #")[0].strip()
-            if line.startswith(("trm ", "torchrun ")):
+            if line.startswith(("trm ", "torchrun ", "python tools/")):
                 commands.append(line)
     return commands
 
@@ -48,6 +51,7 @@ def make_cheap(cmd: str) -> str | None:
     for pattern, repl in CHEAP:
         cmd = re.sub(pattern, repl, cmd)
     cmd = cmd.replace("../shared", str(SHARED))
+    cmd = cmd.replace("python tools/", f"{sys.executable} {ROOT}/tools/")
     if cmd.startswith("torchrun "):  # same config path as `trm train`; GPUs are not here
         cmd = "trm train " + cmd.split(" train ", 1)[1]
     if cmd.startswith("trm build arc"):
