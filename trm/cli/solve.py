@@ -236,7 +236,8 @@ def run(args: argparse.Namespace) -> int:
             how = "NO SOLUTION: the puzzle has none (exact solver); the model's attempt"
         elif not r.verified and r.views > 1:
             how += " (majority answer)"
-        print(f"puzzle {i + 1}: {how}; {r.views_agreeing}/{r.views} views agree; {r.steps} steps")
+        steps = f"{r.steps} step" + ("s" if r.steps != 1 else "")
+        print(f"puzzle {i + 1}: {how}; {r.views_agreeing}/{r.views} views agree; {steps}")
         print(module.render(r.answer))
         print()
     return 0
