@@ -192,3 +192,14 @@ def test_rules_check_and_halting_modes():
         halting_for("sudoku", steps=4, max_steps=8)
     with pytest.raises(TrmError, match="--halt"):
         halting_for("sudoku", halt="never")
+
+
+def test_shipped_sudoku_model_solves_the_readme_puzzle():
+    """The README's first example: a held-out real 17-clue puzzle the shipped model solves."""
+    import trm
+
+    solver = trm.load("sudoku", device="cpu")
+    puzzle = "................12....34...........5..6..37...8.2..........64...2.1.....75....3.."
+    [result] = solver.solve([puzzle])
+    assert result.verified and result.steps <= 16
+    assert sudoku.verify(sudoku.parse(puzzle), result.answer)

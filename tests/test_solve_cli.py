@@ -70,7 +70,8 @@ def test_end_to_end_train_save_solve(trained, capsys, tmp_path):
     assert len(lines) == 2
     for d in lines:
         assert set(d) >= {"answer", "verified", "steps", "views", "views_agreeing", "method"}
-        assert len(d["answer"]) == 81 and d["views"] == 2 and 1 <= d["steps"] <= 3
+        assert len(d["answer"]) == 81 and d["views"] == 2
+        assert 1 <= d["steps"] <= 6  # at most twice the 3 trained steps
         answer = np.array([0 if c == "." else int(c) for c in d["answer"]]).reshape(9, 9)
         assert d["verified"] == sudoku.verify(sudoku.parse(q), answer)
     f = tmp_path / "p.txt"

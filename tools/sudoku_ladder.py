@@ -55,13 +55,17 @@ def _eval_dataset(csv_path: Path, out: Path, test_count: int | None = None) -> N
 
 def evaluate_ladder(args: argparse.Namespace) -> None:
     """``trm eval``'s report on every rung and hard list; a Markdown table and the JSON."""
+    import torch
+
     from trm.inference.loading import load
     from trm.inference.report import evaluate_checkpoint
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     model, cfg = load(args.eval, device="cpu")
     out = Path(args.out)
     rows = []
-    for name in [f"g{g}" for g in RUNGS] + list(HARD_LISTS):
+    for name in args.datasets or [f"g{g}" for g in RUNGS] + list(HARD_LISTS):
         report = evaluate_checkpoint(
             model, cfg, str(out / name), views=args.views, limit=args.limit,
             max_steps=args.max_steps, halt=args.halt, batch_size=256,
@@ -101,6 +105,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-steps", type=int, default=None)
     parser.add_argument("--halt", default="rules")
     parser.add_argument("--report", default="ladder", help="PATH(.md/.json) of the table")
+    parser.add_argument("--datasets", nargs="*", help="only these rungs / lists (e.g. g25 forum)")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     args = parser.parse_args(argv)
     if args.eval:
         return evaluate_ladder(args)

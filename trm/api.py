@@ -28,7 +28,7 @@ from trm.errors import TrmError
 from trm.inference.arc import solve_arc_task
 from trm.inference.loading import load as load_model
 from trm.inference.report import evaluate_checkpoint
-from trm.inference.solve import SolveResult, halting_for, solve_grids
+from trm.inference.solve import DEFAULT_HALT, SolveResult, halting_for, solve_grids
 from trm.inference.trace import Trace, trace_grid
 from trm.model import TinyRecursiveModel
 from trm.puzzles import KINDS
@@ -55,7 +55,7 @@ class Solver:
         views: int = 1,
         steps: int | None = None,
         max_steps: int | None = None,
-        halt: str = "both",
+        halt: str = DEFAULT_HALT,
         halting: Halting | None = None,
         batch_size: int = 256,
         seed: int = 0,
@@ -93,7 +93,8 @@ class Solver:
             self.kind,
             grids,
             views=views,
-            halting=halting or halting_for(self.kind, steps, max_steps, halt),
+            halting=halting
+            or halting_for(self.kind, steps, max_steps, halt, self.model.cfg.max_supervision_steps),
             batch_size=batch_size,
             seed=seed,
         )

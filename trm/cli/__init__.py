@@ -10,6 +10,7 @@ Exit codes: 0 success, 2 bad input or usage (one line, no traceback), 1 anything
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from trm.cli import bench, build, eval, solve, train
@@ -46,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("trm: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`trm solve ... | head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

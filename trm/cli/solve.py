@@ -105,15 +105,15 @@ def add_halting_options(p: argparse.ArgumentParser) -> None:
         "--max-steps",
         type=bounded(1, MAX_STEPS),
         default=None,
-        help=f"adaptive halting: at most N supervision steps, N <= {MAX_STEPS} (default: the "
-        "trained maximum; more recurses longer than training)",
+        help=f"at most N supervision steps, N <= {MAX_STEPS} (default: twice the trained "
+        "maximum; recursing longer than training solves more of the hard puzzles)",
     )
     p.add_argument(
         "--halt",
         choices=("head", "rules", "both"),
-        default="both",
-        help="what stops a puzzle early: the halting head, an answer that passes the rules, "
-        "or both (default; ARC has no rules and uses the head)",
+        default="rules",
+        help="what stops a puzzle early: the halting head, an answer that passes the rules "
+        "(default; ARC has no rules and uses the head), or both",
     )
 
 
@@ -221,7 +221,9 @@ def run(args: argparse.Namespace) -> int:
             args.kind,
             puzzles,
             views=args.views,
-            halting=halting_for(args.kind, args.steps, args.max_steps, args.halt),
+            halting=halting_for(
+                args.kind, args.steps, args.max_steps, args.halt, model.cfg.max_supervision_steps
+            ),
             batch_size=args.batch_size,
             seed=args.seed,
             progress=bar,

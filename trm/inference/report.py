@@ -19,7 +19,7 @@ from trm.config import TrainConfig
 from trm.data import PuzzleDataset
 from trm.errors import TrmError
 from trm.evaluate import evaluate, select_rows
-from trm.inference.solve import choose, halting_for, solve_grids
+from trm.inference.solve import DEFAULT_HALT, DEFAULT_STEP_FACTOR, choose, halting_for, solve_grids
 from trm.inference.votes import Votes, pass_at_k
 from trm.model import TinyRecursiveModel
 from trm.puzzles import KINDS, arc
@@ -45,7 +45,7 @@ def evaluate_checkpoint(
     seed: int = 0,
     progress: bool = False,
     max_steps: int | None = None,
-    halt: str = "both",
+    halt: str = DEFAULT_HALT,
 ) -> dict:
     """The report dict of ``trm eval`` (plain values, JSON-able). ``steps``: the fixed number
     of the first measurement (default the model's maximum, the paper's number); ``max_steps``
@@ -75,18 +75,21 @@ def evaluate_checkpoint(
             halting_accuracy=m.get("q_halt_accuracy", 0.0),
         )
         if steps is None:
-            ada = evaluate(model, data, halting=halting_for(kind, None, max_steps, halt), **run)
+            trained = model.cfg.max_supervision_steps
+            ada = evaluate(
+                model, data, halting=halting_for(kind, None, max_steps, halt, trained), **run
+            )
             report.update(
                 adaptive_exact_accuracy=ada.get("exact_accuracy", 0.0),
                 adaptive_mean_steps=ada.get("steps", 0.0),
                 adaptive_halt=halt,
-                adaptive_max_steps=max_steps or model.cfg.max_supervision_steps,
+                adaptive_max_steps=max_steps or DEFAULT_STEP_FACTOR * trained,
             )
     if kind in KINDS and views > 1:
         rows = select_rows(data.num_examples, limit, seed)
         inputs = np.asarray(data.inputs[rows], np.int64)
         labels = np.asarray(data.labels[rows], np.int64)
-        halting = halting_for(kind, steps, max_steps, halt)
+        halting = halting_for(kind, steps, max_steps, halt, model.cfg.max_supervision_steps)
         report["views"] = _views_table(
             model, kind, inputs, labels, views, batch_size, halting, seed, progress
         )

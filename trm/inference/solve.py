@@ -89,19 +89,33 @@ def rules_check(kind: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tenso
     return is_done
 
 
+# Defaults chosen from docs/steps_vs_accuracy.md: a puzzle stops as soon as its answer passes the
+# rules (a premature halting head cannot cost accuracy), and unsolved puzzles recurse up to twice
+# the trained number of supervision steps (more steps kept raising accuracy on the hard rungs).
+DEFAULT_HALT = "rules"
+DEFAULT_STEP_FACTOR = 2
+
+
 def halting_for(
-    kind: str, steps: int | None = None, max_steps: int | None = None, halt: str = "both"
+    kind: str,
+    steps: int | None = None,
+    max_steps: int | None = None,
+    halt: str = DEFAULT_HALT,
+    trained_steps: int | None = None,
 ) -> Halting:
     """When a puzzle stops: ``steps`` N runs exactly N supervision steps; otherwise up to
-    ``max_steps`` (default the model's trained maximum; more is allowed) with ``halt``:
-    ``head`` (the halting head says so), ``rules`` (the answer passes the rules) or ``both``
-    (whichever comes first). Kinds without rules (ARC) use the head."""
+    ``max_steps`` (default ``DEFAULT_STEP_FACTOR`` x ``trained_steps``, the model's trained
+    maximum, when given; else that maximum) with ``halt``: ``head`` (the halting head says so),
+    ``rules`` (the answer passes the rules) or ``both`` (whichever comes first). Kinds without
+    rules (ARC) use the head."""
     if halt not in HALT_MODES:
         raise TrmError(f"--halt must be one of {', '.join(HALT_MODES)}, got {halt!r}")
     if steps is not None:
         if max_steps is not None:
             raise TrmError("give either --steps (exactly N) or --max-steps (up to N), not both")
         return Halting.from_steps(steps)
+    if max_steps is None and trained_steps is not None:
+        max_steps = DEFAULT_STEP_FACTOR * trained_steps
     check = rules_check(kind) if halt != "head" else None
     adaptive = halt != "rules" or check is None
     return Halting(max_steps=max_steps, adaptive=adaptive, is_done=check)
