@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -113,7 +114,12 @@ def main(argv: list[str] | None = None) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{args.name}.json").write_text(json.dumps(rows, indent=1) + "\n")
-    (out / f"{args.name}.md").write_text(table(rows))
+    header = (
+        f"`{args.checkpoint}`, one view, {args.limit or 'all'} puzzles of each test split, "
+        f"batch {args.batch_size}, {torch.get_num_threads()} CPU thread(s). Command: "
+        f"`python tools/steps_vs_accuracy.py {' '.join(argv or sys.argv[1:])}`\n\n"
+    )
+    (out / f"{args.name}.md").write_text(header + table(rows))
     plot(rows, out / f"{args.name}.png", f"{args.checkpoint}: steps against accuracy")
     print(table(rows))
 
