@@ -146,7 +146,7 @@ def _flag_worker(rank: int, port: int, out: str) -> None:
     import torch.distributed as dist
 
     from trm.runtime import Runtime
-    from trm.train import _any_rank
+    from trm.runtime import any_rank as _any_rank
 
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
     rt = Runtime(torch.device("cpu"), rank, 2)

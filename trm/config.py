@@ -23,6 +23,7 @@ from omegaconf.errors import OmegaConfBaseException
 from trm.errors import TrmError
 from trm.model import ModelConfig
 from trm.recipes import find_recipe
+from trm.schedules import check_curriculum, check_depth_schedule
 
 
 @dataclass
@@ -161,3 +162,39 @@ def check_counts(cfg: TrainConfig, path: str | Path | None = None) -> TrainConfi
 def to_yaml(cfg: TrainConfig) -> str:
     """The resolved config as YAML (what the run directory keeps)."""
     return OmegaConf.to_yaml(OmegaConf.structured(cfg))
+
+
+def check_recipe_options(cfg: TrainConfig) -> None:
+    """One-line errors for recipe options out of range (README "Faster recipes")."""
+    check_depth_schedule(cfg.depth_schedule)
+    check_curriculum(cfg.curriculum, cfg.curriculum_start, cfg.curriculum_until)
+    if cfg.grad_clip < 0 or not cfg.step_loss_decay > 0:
+        raise TrmError("grad_clip must be >= 0 and step_loss_decay > 0")
+
+
+def resolve_config(
+    config: str | None, overrides: list[str] | tuple[str, ...] = (), resume: str | None = None
+) -> TrainConfig:
+    """The run's config: a recipe with overrides, or a run directory's saved one.
+
+    A CONFIG with ``resume`` is an error: the run's own config is the one that resumes exactly.
+    """
+    config, overrides = split_overrides(config, overrides)
+    if resume:
+        if config:
+            raise TrmError(
+                f"--resume {resume} continues with that run's saved config; drop {config} "
+                "(key=value overrides still apply on top of the saved config)"
+            )
+        saved = Path(resume) / "config.yaml"
+        if not saved.is_file():
+            raise TrmError(f"{resume}: not a run directory (no config.yaml)")
+        return load_config(saved, overrides)
+    return load_config(config, overrides)
+
+
+def split_overrides(config: str | None, overrides) -> tuple[str | None, list[str]]:
+    """``trm train lr=1e-3`` gives no recipe, only overrides."""
+    if config and "=" in config and not Path(config).exists():
+        return None, [config, *overrides]
+    return config, list(overrides)

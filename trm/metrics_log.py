@@ -1,13 +1,18 @@
-"""The run's metrics: an append-only JSONL file (rank 0), mirrored to wandb when asked."""
+"""The run's metrics: an append-only JSONL file (rank 0), mirrored to wandb when asked, and the
+device-side sums (with the NaN flag of the loss) kept between log steps."""
 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
-from trm.checkpoint import METRICS, WANDB_ID, write_text_atomic
+import torch
+
+from trm.checkpoint import CHECKPOINT, METRICS, WANDB_ID, write_text_atomic
 from trm.config import TrainConfig
 from trm.errors import TrmError
+from trm.runtime import Runtime, any_rank
 
 
 class MetricsLog:
@@ -66,3 +71,27 @@ def _start_wandb(cfg: TrainConfig, run_dir: Path, resuming: bool):
         config=OmegaConf.to_container(OmegaConf.structured(cfg)),
     )
     return wandb
+
+
+class StepMeter:
+    """Metric sums kept on the device between log steps, and the NaN flag of the loss."""
+
+    def __init__(self, step: int, device: torch.device):
+        self.sums: dict[str, torch.Tensor] = {}
+        self.shown: dict[str, float] = {}  # the progress bar's last known loss and accuracies
+        self.bad_loss = torch.zeros((), dtype=torch.bool, device=device)
+        self.last_good = self.step_last = step
+        self.t_last = time.perf_counter()
+
+    def add(self, loss: torch.Tensor, metrics: dict[str, torch.Tensor]) -> None:
+        self.bad_loss |= ~torch.isfinite(loss.detach())
+        for k, v in metrics.items():  # stays on the device: no host sync inside a step
+            self.sums[k] = self.sums.get(k, 0) + v
+
+    def check_finite(self, step: int, run_dir: Path, rt: Runtime) -> None:
+        # the only host read of the loss flag (at log and checkpoint steps), agreed by all ranks
+        if any_rank(self.bad_loss, rt):
+            raise TrmError(
+                f"the loss became NaN or infinite before step {step}; stopped. The last good "
+                f"checkpoint (step {self.last_good}) is kept in {run_dir / CHECKPOINT}"
+            )

@@ -95,3 +95,33 @@ def setup_runtime(device: str = "auto", bf16: bool = True, threads: int = 0) -> 
 def teardown_runtime() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
+
+
+# --- collectives (no-ops on one process) ---------------------------------------------------
+
+
+def any_rank(flag: torch.Tensor, rt: Runtime) -> bool:
+    """True on every rank when ``flag`` is set on any rank (a collective under DDP)."""
+    if rt.world_size == 1:
+        return bool(flag)
+    v = flag.to(torch.int32).reshape(1)
+    dist.all_reduce(v, op=dist.ReduceOp.MAX)
+    return bool(v.item())
+
+
+def gather_objects(obj: list, rt: Runtime) -> list:
+    """Objects of every rank, in rank order (a single-element list on one process)."""
+    if rt.world_size == 1:
+        return obj
+    out = [None] * rt.world_size
+    torch.distributed.all_gather_object(out, obj[0])
+    return out
+
+
+def all_reduce_sums(sums: dict[str, torch.Tensor], rt: Runtime) -> dict[str, float]:
+    """Device sums added over ranks, as floats by name."""
+    keys = sorted(sums)
+    vec = torch.stack([sums[k].float() for k in keys])
+    if rt.world_size > 1:
+        torch.distributed.all_reduce(vec)
+    return dict(zip(keys, vec.tolist()))

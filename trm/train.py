@@ -21,7 +21,6 @@ from tqdm import tqdm
 
 from trm.act import ALL_STEPS, Carry, initial_carry, supervision_step
 from trm.checkpoint import (
-    CHECKPOINT,
     INFERENCE,
     check_new_run_dir,
     clear_run_dir,
@@ -30,19 +29,32 @@ from trm.checkpoint import (
     save_training_state,
     write_text_atomic,
 )
-from trm.config import TrainConfig, load_config, to_yaml
+from trm.config import (
+    TrainConfig,
+    check_recipe_options,
+    resolve_config,
+    split_overrides,
+    to_yaml,
+)
 from trm.data import Batch, Curriculum, Prefetcher, PuzzleDataset, TrainSampler
 from trm.errors import TrmError
 from trm.evaluate import evaluate
 from trm.flops import run_training_flops
 from trm.losses import normalise_metrics
-from trm.metrics_log import MetricsLog
+from trm.metrics_log import MetricsLog, StepMeter
 from trm.model import TinyRecursiveModel
 from trm.optim import EMA, AdamATan2, learning_rate, sign_sgd_rows
 from trm.puzzles import KINDS, kind_of_vocab
-from trm.runtime import Runtime, setup_runtime, teardown_runtime
+from trm.runtime import (
+    Runtime,
+    all_reduce_sums,
+    any_rank,
+    gather_objects,
+    setup_runtime,
+    teardown_runtime,
+)
 from trm.safe_io import check_writable_dir
-from trm.schedules import check_curriculum, check_depth_schedule, depth_for_step
+from trm.schedules import depth_for_step
 
 POSTFIX = (("loss", "lm_loss"), ("acc", "accuracy"), ("exact", "exact_accuracy"))
 
@@ -175,10 +187,10 @@ def restore(state: TrainState, run_dir: Path) -> None:
 def save_checkpoint(state: TrainState, run_dir: Path) -> None:
     """Write the resumable checkpoint (every rank's carry and generator, gathered to rank 0)."""
     c = state.carry
-    carries = _gather(
+    carries = gather_objects(
         [None if c is None else {k: v.cpu() for k, v in c.state_dict().items()}], state.rt
     )
-    gens = _gather([state.generator.get_state()], state.rt)
+    gens = gather_objects([state.generator.get_state()], state.rt)
     if state.rt.is_main:
         save_training_state(
             run_dir,
@@ -386,7 +398,7 @@ def _loop(state: TrainState, run_dir: Path, test_data, log, progress: bool, stop
         disable=not (progress and rt.is_main),
         dynamic_ncols=True,
     )
-    meter = _Meter(state.step, rt.device)
+    meter = StepMeter(state.step, rt.device)
     try:
         while state.step < state.steps_total:
             batch = _next_batch(state, prefetch)
@@ -426,9 +438,9 @@ def _next_batch(state: TrainState, prefetch: Prefetcher | None) -> Batch:
     return batch
 
 
-def _stop(state: TrainState, run_dir: Path, meter: _Meter, log, why) -> None:
+def _stop(state: TrainState, run_dir: Path, meter: StepMeter, log, why) -> None:
     """Save a checkpoint and the inference weights of this step (unless the loss is bad)."""
-    if not _any_rank(meter.bad_loss, state.rt):
+    if not any_rank(meter.bad_loss, state.rt):
         save_checkpoint(state, run_dir)
         evaluate_and_export(state, run_dir, None, log)  # the inference weights of this step
     raise Interrupted(
@@ -436,36 +448,12 @@ def _stop(state: TrainState, run_dir: Path, meter: _Meter, log, why) -> None:
     )
 
 
-class _Meter:
-    """Metric sums kept on the device between log steps, and the NaN flag of the loss."""
-
-    def __init__(self, step: int, device: torch.device):
-        self.sums: dict[str, torch.Tensor] = {}
-        self.shown: dict[str, float] = {}  # the progress bar's last known loss and accuracies
-        self.bad_loss = torch.zeros((), dtype=torch.bool, device=device)
-        self.last_good = self.step_last = step
-        self.t_last = time.perf_counter()
-
-    def add(self, loss: torch.Tensor, metrics: dict[str, torch.Tensor]) -> None:
-        self.bad_loss |= ~torch.isfinite(loss.detach())
-        for k, v in metrics.items():  # stays on the device: no host sync inside a step
-            self.sums[k] = self.sums.get(k, 0) + v
-
-    def check_finite(self, step: int, run_dir: Path, rt: Runtime) -> None:
-        # the only host read of the loss flag (at log and checkpoint steps), agreed by all ranks
-        if _any_rank(self.bad_loss, rt):
-            raise TrmError(
-                f"the loss became NaN or infinite before step {step}; stopped. The last good "
-                f"checkpoint (step {self.last_good}) is kept in {run_dir / CHECKPOINT}"
-            )
-
-
-def _log_train(state: TrainState, meter: _Meter, log, bar) -> None:
+def _log_train(state: TrainState, meter: StepMeter, log, bar) -> None:
     """Reduce the sums since the last log step over ranks, write them, update the bar."""
     B, step = state.cfg.global_batch_size, state.step
     now = time.perf_counter()
     n = B * (step - meter.step_last)  # sample-steps since the last log
-    values = normalise_metrics(_reduce(meter.sums, state.rt), batch_size=n)
+    values = normalise_metrics(all_reduce_sums(meter.sums, state.rt), batch_size=n)
     values["lr"] = state.learning_rates()[0]
     values["flops"] = run_flops(state)
     values["sample_steps_per_s"] = n / max(now - meter.t_last, 1e-9)
@@ -478,34 +466,6 @@ def _log_train(state: TrainState, meter: _Meter, log, bar) -> None:
         sps=f"{values['sample_steps_per_s']:.1f}",
     )
     meter.sums, meter.t_last, meter.step_last = {}, now, step
-
-
-def _any_rank(flag: torch.Tensor, rt: Runtime) -> bool:
-    """True on every rank when ``flag`` is set on any rank (a collective under DDP)."""
-    if rt.world_size == 1:
-        return bool(flag)
-    import torch.distributed as dist
-
-    v = flag.to(torch.int32).reshape(1)
-    dist.all_reduce(v, op=dist.ReduceOp.MAX)
-    return bool(v.item())
-
-
-def _gather(obj: list, rt: Runtime) -> list:
-    """Objects of every rank, in rank order (a single-element list on one process)."""
-    if rt.world_size == 1:
-        return obj
-    out = [None] * rt.world_size
-    torch.distributed.all_gather_object(out, obj[0])
-    return out
-
-
-def _reduce(sums: dict[str, torch.Tensor], rt: Runtime) -> dict[str, float]:
-    keys = sorted(sums)
-    vec = torch.stack([sums[k].float() for k in keys])
-    if rt.world_size > 1:
-        torch.distributed.all_reduce(vec)
-    return dict(zip(keys, vec.tolist()))
 
 
 # --- `trm train` -------------------------------------------------------------------------------
@@ -524,7 +484,7 @@ def train_from_config(
     top of it (and are named in the resume message). ``overwrite`` starts afresh in a run_dir
     that holds a run (not with ``resume``).
     """
-    config, overrides = _split_overrides(config, overrides)
+    config, overrides = split_overrides(config, overrides)
     if resume and overwrite:
         raise TrmError("--resume continues a run and --overwrite replaces it: pick one")
     cfg = resolve_config(config, overrides, resume)
@@ -538,39 +498,3 @@ def train_from_config(
         raise TrmError("lr must be finite")
     check_recipe_options(cfg)
     return train(cfg, config, resume, progress=progress, overwrite=overwrite)
-
-
-def check_recipe_options(cfg: TrainConfig) -> None:
-    """One-line errors for recipe options out of range (README "Faster recipes")."""
-    check_depth_schedule(cfg.depth_schedule)
-    check_curriculum(cfg.curriculum, cfg.curriculum_start, cfg.curriculum_until)
-    if cfg.grad_clip < 0 or not cfg.step_loss_decay > 0:
-        raise TrmError("grad_clip must be >= 0 and step_loss_decay > 0")
-
-
-def resolve_config(
-    config: str | None, overrides: list[str] | tuple[str, ...] = (), resume: str | None = None
-) -> TrainConfig:
-    """The run's config: a recipe with overrides, or a run directory's saved one.
-
-    A CONFIG with ``resume`` is an error: the run's own config is the one that resumes exactly.
-    """
-    config, overrides = _split_overrides(config, overrides)
-    if resume:
-        if config:
-            raise TrmError(
-                f"--resume {resume} continues with that run's saved config; drop {config} "
-                "(key=value overrides still apply on top of the saved config)"
-            )
-        saved = Path(resume) / "config.yaml"
-        if not saved.is_file():
-            raise TrmError(f"{resume}: not a run directory (no config.yaml)")
-        return load_config(saved, overrides)
-    return load_config(config, overrides)
-
-
-def _split_overrides(config: str | None, overrides) -> tuple[str | None, list[str]]:
-    """``trm train lr=1e-3`` gives no recipe, only overrides."""
-    if config and "=" in config and not Path(config).exists():
-        return None, [config, *overrides]
-    return config, list(overrides)
