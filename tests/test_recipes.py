@@ -128,7 +128,7 @@ def test_time_to_accuracy_and_steps_tools_write_tables_and_plots(tmp_path):
         "--set", *TINY, "global_batch_size=8", "--runs", str(tmp_path / "runs"),
         "--out", str(tmp_path / "docs"), "--name", "tta",
     ]  # fmt: skip
-    tta.main(args)
+    tta.main([*args, "--jobs", "2"])  # two runs at a time, each in a process of its own
     report = json.loads((tmp_path / "docs" / "tta.json").read_text())
     assert [(r["recipe"], r["seed"]) for r in report["runs"]] == [
         ("plain", 0), ("plain", 1), ("fast", 0), ("fast", 1)

@@ -1,4 +1,4 @@
-"""Build the Sudoku difficulty ladder: held-out real puzzles at 17, 25, 30, 35, 40 and 45 givens.
+"""Build the Sudoku difficulty ladder: held-out real puzzles at 17, 25, 30, ... 55 givens.
 
 The rungs share one set of solution grids, drawn from ``17_clue_sample2000.csv`` and split off by
 solution grid up to Sudoku symmetry (so no training puzzle is a shuffled twin of a ladder grid).
@@ -30,7 +30,8 @@ from data_builders import sudoku as sudoku_builder
 from data_builders.sources import read_puzzle_csv
 from trm.puzzles import sudoku
 
-RUNGS = (17, 25, 30, 35, 40, 45)
+RUNGS = (17, 25, 30, 35, 40, 45, 50, 55)
+EASY = (45, 50, 55)  # mixed into csv/easy.csv: the time-to-accuracy proxy's test split
 HARD_LISTS = {
     "magictour": ("magictour_top1465.csv", None),
     "forum": ("forum_hardest_1905_11plus_10k.csv", 1000),
@@ -118,10 +119,11 @@ def main(argv: list[str] | None = None) -> None:
     rest, held = sudoku_builder.split_by_solution(puzzles, args.fraction, rng)
     _write_csv(out / "csv" / "train_17clue.csv", "17_clue_rest", rest.questions, rest.answers)
     order_state = rng.bit_generator.state
+    rungs = {}
     for givens in RUNGS:
         rng.bit_generator.state = order_state  # the same cell order for every rung: nested
         targets = np.full(len(held), givens)
-        questions = sudoku.add_givens(held.questions, held.answers, targets, rng)
+        questions = rungs[givens] = sudoku.add_givens(held.questions, held.answers, targets, rng)
         path = out / "csv" / f"g{givens}.csv"
         _write_csv(path, f"ladder_{givens}", questions, held.answers)
         _eval_dataset(path, out / f"g{givens}")
@@ -131,6 +133,9 @@ def main(argv: list[str] | None = None) -> None:
             f"g{givens}: {len(held)} puzzles -> {out / f'g{givens}'}; singles alone solve "
             f"{len(rounds) / len(solved):.1%} (mean {np.mean(rounds):.1f} rounds)"
         )
+    easy = np.concatenate([rungs[g] for g in EASY])
+    answers = np.concatenate([held.answers] * len(EASY))
+    _write_csv(out / "csv" / "easy.csv", "ladder_easy", easy, answers)
     for name, (file, count) in HARD_LISTS.items():
         _eval_dataset(data / file, out / name, test_count=count)
         print(f"{name}: {count or 'all'} puzzles of {file} -> {out / name}")

@@ -17,9 +17,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import NamedTuple
 
+from trm.config import TrainConfig
 from trm.data import PuzzleDataset
 from trm.flops import run_training_flops
 from trm.train import check_recipe_options, fill_from_data, resolve_config, train
@@ -62,51 +66,93 @@ def evaluations(run_dir: Path) -> list[dict]:
     return rows
 
 
+class Run(NamedTuple):
+    name: str
+    spec: str
+    seed: int
+    recipe: str
+    run_dir: Path
+    cfg: TrainConfig
+
+
+def _finished(run: Run) -> bool:
+    return any(e["step"] == run.cfg.max_steps for e in evaluations(run.run_dir))
+
+
+def _train_call(run: Run, progress: bool) -> tuple[tuple, dict]:
+    """``trm.train.train``'s arguments for one run: resume what an earlier call left."""
+    resume = str(run.run_dir) if (run.run_dir / "checkpoint.pt").is_file() else None
+    # no checkpoint yet: what a killed start left behind is replaced
+    return (run.cfg, run.recipe, resume), {"progress": progress, "overwrite": resume is None}
+
+
 def run_all(args) -> list[dict]:
-    """Train (or read) every recipe x seed; one result dict per run."""
-    results = []
+    """Train (or read) every recipe x seed, ``--jobs`` at a time; one result dict per run."""
+    runs = []
     for spec in args.recipe:
         name, _, rest = spec.partition("=")
         recipe, *overrides = rest.split()
         for seed in args.seeds:
             run_dir = Path(args.runs) / f"{name}-s{seed}"
             cfg = run_config(recipe, overrides, args.data, seed, run_dir, args)
-            done = [e for e in evaluations(run_dir) if e["step"] == cfg.max_steps]
-            t0 = time.perf_counter()
-            if not done:
-                resume = str(run_dir) if (run_dir / "checkpoint.pt").is_file() else None
-                print(f"{name} seed {seed}: {cfg.max_steps} steps -> {run_dir}", flush=True)
-                # no checkpoint yet: what a killed start left behind is replaced
-                train(cfg, recipe, resume, progress=args.progress, overwrite=resume is None)
-            results.append(
-                {
-                    "recipe": name,
-                    "spec": spec,
-                    "seed": seed,
-                    "steps": cfg.max_steps,
-                    "seconds_this_call": round(time.perf_counter() - t0, 1),
-                    "evals": evaluations(run_dir),
-                }
-            )
-    return results
+            runs.append(Run(name, spec, seed, recipe, run_dir, cfg))
+    todo = [r for r in runs if not _finished(r)]
+    for r in todo:
+        print(f"{r.name} seed {r.seed}: {r.cfg.max_steps} steps -> {r.run_dir}", flush=True)
+    if args.jobs > 1 and len(todo) > 1:
+        # separate processes (spawned: no forked torch state), each on its own threads
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(args.jobs, mp_context=context) as pool:
+            calls = [_train_call(r, args.progress) for r in todo]
+            # the library's train (not a function of this script): importable in the children
+            for future in [pool.submit(train, *a, **kw) for a, kw in calls]:
+                future.result()
+    else:
+        for r in todo:
+            a, kw = _train_call(r, args.progress)
+            train(*a, **kw)
+    return [
+        {
+            "recipe": r.name,
+            "spec": r.spec,
+            "seed": r.seed,
+            "steps": r.cfg.max_steps,
+            "evals": evaluations(r.run_dir),
+        }
+        for r in runs
+    ]
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values)
 
 
 def table(results: list[dict]) -> str:
-    """Markdown: exact accuracy (mean and per seed) at each evaluation point, per recipe."""
+    """Markdown: exact accuracy (mean and per seed) and token accuracy at each evaluation point,
+    per recipe, then the training FLOPs at which each recipe's mean first reached 50% and 90%."""
     lines = [
-        "| recipe | step | training FLOPs | exact accuracy (mean) | per seed |",
-        "|---|---|---|---|---|",
+        "| recipe | step | training FLOPs | exact (mean) | exact per seed | token (mean) |",
+        "|---|---|---|---|---|---|",
     ]
+    reached = []
     for name in dict.fromkeys(r["recipe"] for r in results):
         runs = [r for r in results if r["recipe"] == name]
+        first: dict[float, str] = {0.5: "not reached", 0.9: "not reached"}
         for k, point in enumerate(runs[0]["evals"]):
-            accs = [r["evals"][k]["exact"] for r in runs if len(r["evals"]) > k]
-            seeds = " / ".join(f"{a:.1%}" for a in accs)
-            mean = sum(accs) / len(accs)
+            evals = [r["evals"][k] for r in runs if len(r["evals"]) > k]
+            exact = _mean([e["exact"] for e in evals])
+            seeds = " / ".join(f"{e['exact']:.1%}" for e in evals)
+            token = _mean([e["token"] for e in evals])
+            flops = _mean([e["flops"] for e in evals])
             lines.append(
-                f"| {name} | {point['step']} | {point['flops']:.2e} | {mean:.1%} | {seeds} |"
+                f"| {name} | {point['step']} | {flops:.2e} | {exact:.1%} | {seeds} | {token:.1%} |"
             )
-    return "\n".join(lines) + "\n"
+            for level in first:
+                if exact >= level and first[level] == "not reached":
+                    first[level] = f"{flops:.2e}"
+        reached.append(f"| {name} | {first[0.5]} | {first[0.9]} |")
+    lines += ["", "| recipe | FLOPs to 50% exact (mean) | FLOPs to 90% |", "|---|---|---|"]
+    return "\n".join(lines + reached) + "\n"
 
 
 def plot(results: list[dict], path: Path, title: str) -> None:
@@ -146,12 +192,21 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--runs", default="runs/tta", help="where the run directories go")
     p.add_argument("--out", default="docs")
     p.add_argument("--name", default="time_to_accuracy")
+    p.add_argument("--jobs", type=int, default=1, help="runs trained at once (one process each)")
     p.add_argument("--progress", action="store_true", help="show each run's progress bar")
     args = p.parse_args(argv)
+    t0 = time.perf_counter()
     results = run_all(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    meta = {"data": args.data, "budget": args.budget, "set": args.set, "runs": results}
+    meta = {
+        "data": args.data,
+        "budget": args.budget,
+        "set": args.set,
+        "eval_limit": args.eval_limit,
+        "seconds_this_call": round(time.perf_counter() - t0, 1),
+        "runs": results,
+    }
     (out / f"{args.name}.json").write_text(json.dumps(meta, indent=1) + "\n")
     (out / f"{args.name}.md").write_text(table(results))
     plot(results, out / f"{args.name}.png", f"{Path(args.data).name}, {args.budget:.1e} FLOPs")

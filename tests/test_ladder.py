@@ -1,0 +1,42 @@
+"""The Sudoku difficulty ladder (tools/sudoku_ladder.py) built from the real 17-clue list."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from data_builders.sources import read_puzzle_csv
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_SUDOKU = ROOT.parent / "shared" / "data" / "sudoku"
+
+
+def _ladder_tool():
+    path = ROOT / "tools" / "sudoku_ladder.py"
+    spec = importlib.util.spec_from_file_location("sudoku_ladder", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _grids(rows) -> np.ndarray:
+    return np.array([[0 if c == "." else int(c) for c in row.question] for row in rows])
+
+
+@pytest.mark.skipif(not SHARED_SUDOKU.is_dir(), reason="../shared/data/sudoku is not present")
+def test_ladder_rungs_nest_and_easy_mix_holds_the_top_three(tmp_path):
+    tool = _ladder_tool()
+    tool.main(["--data", str(SHARED_SUDOKU), "--out", str(tmp_path)])
+    rungs = {g: read_puzzle_csv(tmp_path / "csv" / f"g{g}.csv") for g in tool.RUNGS}
+    for low, high in zip(tool.RUNGS, tool.RUNGS[1:]):
+        below, above = _grids(rungs[low]), _grids(rungs[high])
+        assert ((above > 0).sum(axis=1) == high).all()
+        # every clue of the rung below is kept, and the same solutions are used
+        assert ((below == 0) | (below == above)).all()
+        assert [r.answer for r in rungs[low]] == [r.answer for r in rungs[high]]
+    easy = read_puzzle_csv(tmp_path / "csv" / "easy.csv")
+    expected = [(r.question, r.answer) for g in tool.EASY for r in rungs[g]]
+    assert [(r.question, r.answer) for r in easy] == expected
