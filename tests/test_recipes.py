@@ -140,6 +140,11 @@ def test_time_to_accuracy_and_steps_tools_write_tables_and_plots(tmp_path):
     tta.main(args)  # finished runs are read back, not trained again
     again = json.loads((tmp_path / "docs" / "tta.json").read_text())
     assert again["runs"][0]["evals"] == report["runs"][0]["evals"]
+    seeds = args.index("--seeds")
+    tta.main([*args[:seeds], "--seeds", "0", "2", *args[seeds + 3 :], "--report-only"])
+    only = json.loads((tmp_path / "docs" / "tta.json").read_text())
+    assert [(r["recipe"], r["seed"]) for r in only["runs"]] == [("plain", 0), ("fast", 0)]
+    assert not (tmp_path / "runs" / "plain-s2").exists()  # seed 2 was never trained
     steps = _tool("steps_vs_accuracy")
     run = tmp_path / "runs" / "plain-s0" / "inference"
     steps.main([str(run), str(data), "--max-steps", "1", "3", "--halt", "fixed", "head",

@@ -96,7 +96,12 @@ def run_all(args) -> list[dict]:
             run_dir = Path(args.runs) / f"{name}-s{seed}"
             cfg = run_config(recipe, overrides, args.data, seed, run_dir, args)
             runs.append(Run(name, spec, seed, recipe, run_dir, cfg))
-    todo = [r for r in runs if not _finished(r)]
+    if args.report_only:  # what earlier calls trained, runs that were never started left out
+        runs, todo = [r for r in runs if evaluations(r.run_dir)], []
+        if not runs:
+            raise SystemExit(f"time_to_accuracy: no evaluated runs of these recipes in {args.runs}")
+    else:
+        todo = [r for r in runs if not _finished(r)]
     for r in todo:
         print(f"{r.name} seed {r.seed}: {r.cfg.max_steps} steps -> {r.run_dir}", flush=True)
     if args.jobs > 1 and len(todo) > 1:
@@ -192,6 +197,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--runs", default="runs/tta", help="where the run directories go")
     p.add_argument("--out", default="docs")
     p.add_argument("--name", default="time_to_accuracy")
+    p.add_argument(
+        "--report-only", action="store_true", help="train nothing: report the runs that exist"
+    )
     p.add_argument("--jobs", type=int, default=1, help="runs trained at once (one process each)")
     p.add_argument("--progress", action="store_true", help="show each run's progress bar")
     args = p.parse_args(argv)
@@ -208,7 +216,14 @@ def main(argv: list[str] | None = None) -> None:
         "runs": results,
     }
     (out / f"{args.name}.json").write_text(json.dumps(meta, indent=1) + "\n")
-    (out / f"{args.name}.md").write_text(table(results))
+    recipes = "".join(f"- `{spec}`\n" for spec in args.recipe)
+    header = (
+        f"# Time to accuracy on `{args.data}`\n\n{args.budget:.1e} training FLOPs per run, seeds "
+        f"{', '.join(map(str, args.seeds))}; exact accuracy on {args.eval_limit} held-out test "
+        f"puzzles (EMA weights). Overrides for every run: `{' '.join(args.set) or 'none'}`. "
+        f"Recipes:\n\n{recipes}\n"
+    )
+    (out / f"{args.name}.md").write_text(header + table(results))
     plot(results, out / f"{args.name}.png", f"{Path(args.data).name}, {args.budget:.1e} FLOPs")
     print(table(results))
 
