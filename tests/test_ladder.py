@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from data_builders.sources import read_puzzle_csv
+from trm.puzzles import sudoku
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_SUDOKU = ROOT.parent / "shared" / "data" / "sudoku"
@@ -23,7 +24,7 @@ def _ladder_tool():
 
 
 def _grids(rows) -> np.ndarray:
-    return np.array([[0 if c == "." else int(c) for c in row.question] for row in rows])
+    return np.stack([sudoku.parse(row.question).reshape(81) for row in rows])
 
 
 @pytest.mark.skipif(not SHARED_SUDOKU.is_dir(), reason="../shared/data/sudoku is not present")

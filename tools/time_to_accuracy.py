@@ -104,17 +104,16 @@ def run_all(args) -> list[dict]:
         todo = [r for r in runs if not _finished(r)]
     for r in todo:
         print(f"{r.name} seed {r.seed}: {r.cfg.max_steps} steps -> {r.run_dir}", flush=True)
+    calls = [_train_call(r, args.progress) for r in todo]
     if args.jobs > 1 and len(todo) > 1:
-        # separate processes (spawned: no forked torch state), each on its own threads
+        # separate processes (spawned: no forked torch state), each on its own threads; the
+        # library's train (not a function of this script) is importable in the children
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(args.jobs, mp_context=context) as pool:
-            calls = [_train_call(r, args.progress) for r in todo]
-            # the library's train (not a function of this script): importable in the children
             for future in [pool.submit(train, *a, **kw) for a, kw in calls]:
                 future.result()
     else:
-        for r in todo:
-            a, kw = _train_call(r, args.progress)
+        for a, kw in calls:
             train(*a, **kw)
     return [
         {
