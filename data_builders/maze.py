@@ -21,16 +21,21 @@ the arguments, counts and path-length statistics (lengths in moves).
 from __future__ import annotations
 
 import argparse
+import os
+from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from tqdm import tqdm
 
+from data_builders import options
 from data_builders.format import Split, write_dataset
-from data_builders.maze_generate import generate
-from data_builders.sources import CsvRow, download_hf, read_puzzle_csv
+from data_builders.maze_generate import MAX_SIZE, generate
+from data_builders.options import MAX_SEED, BuildOptions, option
+from data_builders.sources import CsvRow, download_hf, read_puzzle_csv, write_puzzle_csv
 from trm.errors import TrmError
+from trm.options import MAX_COUNT
 from trm.puzzles import maze
 from trm.puzzles.base import PuzzleError, dihedral
 
@@ -94,11 +99,11 @@ def write_csv(
     path: str | Path, questions: np.ndarray, answers: np.ndarray, source: str = "trm-generate"
 ) -> None:
     """Write mazes in the ``source,question,answer,rating`` layout (rating = path length)."""
-    lines = ["source,question,answer,rating"]
-    for q, a in zip(questions, answers):
-        length = int((a == maze.PATH).sum()) + 1
-        lines.append(f"{source},{maze.to_line(q)},{maze.to_line(a)},{length}")
-    Path(path).write_text("\n".join(lines) + "\n")
+    rows = (
+        (source, maze.to_line(q), maze.to_line(a), int((a == maze.PATH).sum()) + 1)
+        for q, a in zip(questions, answers)
+    )
+    write_puzzle_csv(path, rows)
 
 
 def augment(questions: np.ndarray, answers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -145,13 +150,17 @@ def _resolve_csvs(source: str, test_source: str | None) -> tuple[Path, Path]:
     )
 
 
-def _read_sources(source, test_source, count, test_count, size, min_path, seed, skip, progress):
+def _read_sources(opts: MazeOptions) -> tuple:
     """(train questions, answers, test questions, answers, rows skipped, generator info)."""
+    source, test_source, count, size = opts.source, opts.test_source, opts.count, opts.size
+    skip, progress = opts.skip_invalid, opts.progress
     skipped, info = 0, {}
     if source == "generate":
-        rng = np.random.default_rng(seed)
-        n_test = 0 if test_source else test_count
-        gen = generate(count + n_test, size=size, min_path=min_path, rng=rng, progress=progress)
+        rng = np.random.default_rng(opts.seed)
+        n_test = 0 if test_source else opts.test_count
+        gen = generate(
+            count + n_test, size=size, min_path=opts.min_path, rng=rng, progress=progress
+        )
         questions = gen.questions
         answers, lengths = maze.solve_batch(questions)
         w = gen.recipe_weights
@@ -175,45 +184,62 @@ def _read_sources(source, test_source, count, test_count, size, min_path, seed, 
     return train_q, train_a, test_q, test_a, skipped, info
 
 
-def build(
-    out: str | Path,
-    source: str,
-    *,
-    count: int = 1000,
-    test_count: int | None = None,
-    size: int = 30,
-    min_path: int = 110,
-    aug: bool = False,
-    seed: int = 0,
-    skip_invalid: bool = False,
-    test_source: str | None = None,
-    progress: bool = True,
-) -> dict[str, Any]:
+@dataclass
+class MazeOptions(BuildOptions):
+    """The options of ``trm build maze`` and of ``build`` (one field per flag)."""
+
+    kind: ClassVar[str] = maze.NAME
+
+    source: str = option("PATH.csv, DIR (train.csv + test.csv), hf or generate")
+    _: KW_ONLY
+    test_source: str | None = option("CSV for the test split", None)
+    count: int = option("generated train mazes (default 1000)", 1000, bounds=(1, MAX_COUNT))
+    test_count: int | None = option(
+        "generated test mazes (default --count)", None, bounds=(0, MAX_COUNT)
+    )
+    size: int = option("grid side (default 30)", 30, bounds=(2, MAX_SIZE))
+    min_path: int = option(
+        "generated mazes have a shortest path longer than this many moves (default 110)",
+        110,
+        bounds=(0, MAX_SIZE * MAX_SIZE),
+    )
+    aug: bool = option("8 dihedral copies of each train maze", False)
+    seed: int = option("random seed (default 0)", 0, bounds=(0, MAX_SEED))
+    skip_invalid: bool = option("skip and count bad CSV rows", False)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.test_count is None:
+            self.test_count = self.count
+        if self.test_source is not None and not Path(self.test_source).is_file():
+            raise TrmError(f"--test-source {self.test_source}: no such file")
+
+
+def build(out: str | os.PathLike, *args: Any, **keywords: Any) -> dict[str, Any]:
     """Build a Maze dataset into ``out`` and return a summary of plain values.
 
-    ``count``, ``test_count`` (default ``count``) and ``min_path`` apply to ``source="generate"``;
-    ``size`` is the grid side expected from every source. Same arguments, same bytes.
+    Called as ``build(out, source, count=..., aug=..., ...)``: the fields of ``MazeOptions``,
+    checked before any work, with ``overwrite=True`` to replace a dataset already in ``out``.
+    ``count``, ``test_count`` (default ``count``) and ``min_path`` apply to
+    ``source="generate"``; ``size`` is the grid side expected from every source. Same options,
+    same bytes.
     """
-    test_count = count if test_count is None else test_count
-    if count < 1 or test_count < 0:
-        raise TrmError(f"--count must be >= 1 and --test-count >= 0, got {count} and {test_count}")
-    train_q, train_a, test_q, test_a, skipped, info = _read_sources(
-        source, test_source, count, test_count, size, min_path, seed, skip_invalid, progress
-    )
+    opts = options.prepare(MazeOptions, out, args, keywords)
+    train_q, train_a, test_q, test_a, skipped, info = _read_sources(opts)
     shared = len(_layout_keys(train_q) & _layout_keys(test_q))
     train_len = (train_a == maze.PATH).sum(axis=(1, 2)) + 1
     test_len = (test_a == maze.PATH).sum(axis=(1, 2)) + 1
 
-    group = 8 if aug else 1
-    in_q, in_a = augment(train_q, train_a) if aug else (train_q, train_a)
+    group = 8 if opts.aug else 1
+    in_q, in_a = augment(train_q, train_a) if opts.aug else (train_q, train_a)
     splits = {
         "train": Split.one_example_per_puzzle(maze.encode(in_q), maze.encode(in_a), group),
         "test": Split.one_example_per_puzzle(maze.encode(test_q), maze.encode(test_a), 1),
     }
     all_len = np.concatenate([train_len, test_len])
     summary = {
-        "out": str(out),
-        "source": source,
+        "out": opts.out,
+        "source": opts.source,
         "train_mazes": len(train_q),
         "train_puzzles": len(in_q),
         "test_mazes": len(test_q),
@@ -223,17 +249,7 @@ def build(
     }
     build_info = {
         "kind": "maze",
-        "args": {
-            "source": source,
-            "test_source": test_source,
-            "count": count,
-            "test_count": test_count,
-            "size": size,
-            "min_path": min_path,
-            "aug": aug,
-            "seed": seed,
-            "skip_invalid": skip_invalid,
-        },
+        "args": options.recorded(opts),
         "path_length_unit": "moves (o cells + 1)",
         "train": {"mazes": len(train_q), "puzzles": len(in_q), "path_length": _stats(train_len)},
         "test": {"mazes": len(test_q), "path_length": _stats(test_len)},
@@ -241,47 +257,16 @@ def build(
         "shared_layouts": shared,
         **info,
     }
-    write_dataset(out, splits, maze.VOCAB_SIZE, extra_json={"build_info.json": build_info})
+    extra = {"build_info.json": build_info}
+    write_dataset(opts.out, splits, maze.VOCAB_SIZE, extra_json=extra, overwrite=opts.overwrite)
     return summary
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Register the options of ``trm build maze``."""
-    parser.add_argument(
-        "--source", required=True, help="PATH.csv, DIR (train.csv + test.csv), hf or generate"
-    )
-    parser.add_argument("--out", required=True, help="output dataset directory")
-    parser.add_argument("--aug", action="store_true", help="8 dihedral copies of each train maze")
-    parser.add_argument(
-        "--count", type=int, default=1000, help="generated train mazes (default 1000)"
-    )
-    parser.add_argument(
-        "--test-count", type=int, default=None, help="generated test mazes (default --count)"
-    )
-    parser.add_argument("--size", type=int, default=30, help="grid side (default 30)")
-    parser.add_argument(
-        "--min-path",
-        type=int,
-        default=110,
-        help="generated mazes have a shortest path longer than this many moves (default 110)",
-    )
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--skip-invalid", action="store_true", help="skip and count bad CSV rows")
-    parser.add_argument("--test-source", default=None, help="CSV for the test split")
+    """Register the options of ``trm build maze`` (the fields of ``MazeOptions``)."""
+    options.add_arguments(parser, MazeOptions)
 
 
 def build_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """``build`` with the options of ``add_arguments``."""
-    return build(
-        args.out,
-        args.source,
-        count=args.count,
-        test_count=args.test_count,
-        size=args.size,
-        min_path=args.min_path,
-        aug=args.aug,
-        seed=args.seed,
-        skip_invalid=args.skip_invalid,
-        progress=not getattr(args, "json", False),
-        test_source=args.test_source,
-    )
+    return build(**options.from_args(MazeOptions, args))

@@ -43,6 +43,7 @@ from trm.puzzles import maze
 
 BATCH = 4096  # layouts searched together; part of the output's definition (seeded batches)
 ONE = np.uint64(1)
+MAX_SIZE = 64  # grid side: one row is one 64-bit word
 
 
 @dataclass
@@ -136,8 +137,8 @@ def generate(
     ``TrmError`` for impossible settings (size outside 2..64, or no maze found at all in the
     first 200 batches).
     """
-    if not 2 <= size <= 64:
-        raise TrmError(f"--size must be between 2 and 64 for generated mazes, got {size}")
+    if not 2 <= size <= MAX_SIZE:
+        raise TrmError(f"--size must be between 2 and {MAX_SIZE} for generated mazes, got {size}")
     if min_path < 0:
         raise TrmError(f"--min-path must be >= 0, got {min_path}")
     n, cells = size, size * size

@@ -1,17 +1,21 @@
 """Where puzzles come from: CSV files in the Sudoku-Extreme layout, and Hugging Face downloads.
 
-The CSV layout (``source,question,answer,rating``) is shared by Sudoku-Extreme and Maze-Hard.
+The CSV layout (``source,question,answer,rating``) is shared by Sudoku-Extreme and Maze-Hard;
+``read_puzzle_csv`` reads it (UTF-8, with or without a byte-order mark, LF or CRLF line ends)
+and ``write_puzzle_csv`` writes it (UTF-8, LF, atomically).
 """
 
 from __future__ import annotations
 
 import csv
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from trm.errors import TrmError
 from trm.hub import require_hub
+from trm.safe_io import atomic_write
 
 CSV_HEADER = ["source", "question", "answer", "rating"]
 
@@ -43,7 +47,7 @@ def read_puzzle_csv(path: str | os.PathLike) -> list[CsvRow]:
     if not p.is_file():
         raise TrmError(f"{p}: no such file")
     rows: list[CsvRow] = []
-    with p.open(newline="", encoding="utf-8") as f:
+    with p.open(newline="", encoding="utf-8-sig") as f:  # -sig: a leading BOM is dropped
         reader = csv.reader(_utf8_lines(f, p))
         header = next(reader, None)
         if header is None:
@@ -65,6 +69,19 @@ def read_puzzle_csv(path: str | os.PathLike) -> list[CsvRow]:
                 raise TrmError(f"{p}:{line}: rating {rating!r} is not a number") from None
             rows.append(CsvRow(str(p), line, source, question, answer, r))
     return rows
+
+
+def write_puzzle_csv(path: str | os.PathLike, rows: Iterable[tuple[str, str, str, int]]) -> None:
+    """Write ``(source, question, answer, rating)`` rows under the header ``read_puzzle_csv``
+    expects, atomically (a full disk is one ``TrmError`` and leaves an old file intact)."""
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            out = csv.writer(f, lineterminator="\n")
+            out.writerow(CSV_HEADER)
+            out.writerows(rows)
+
+    atomic_write(path, write)
 
 
 def _utf8_lines(f, p: Path):

@@ -13,16 +13,19 @@ from __future__ import annotations
 
 import argparse
 import os
+from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from tqdm import tqdm
 
-from data_builders import sudoku_generate
+from data_builders import options, sudoku_generate
 from data_builders.format import Split, write_dataset
+from data_builders.options import MAX_AUG, MAX_SEED, MAX_WORKERS, BuildOptions, option
 from data_builders.sources import CsvRow, download_hf, read_puzzle_csv
 from trm.errors import TrmError
+from trm.options import MAX_COUNT
 from trm.puzzles import sudoku
 from trm.puzzles.base import PuzzleError
 
@@ -159,69 +162,58 @@ def augment(
 
 
 def _load_sources(
-    source: str,
-    test_source: str | None,
-    test_fraction: float | None,
-    count: int | None,
-    test_count: int | None,
-    min_difficulty: int | None,
-    rngs: list[np.random.Generator],
-    skip_invalid: bool,
-    progress: bool,
-    workers: int | None = None,
+    opts: SudokuOptions, rngs: list[np.random.Generator]
 ) -> tuple[Puzzles, Puzzles, int]:
     """(train, test, skipped rows) for any ``--source``."""
+    source, test_source, skip = opts.source, opts.test_source, opts.skip_invalid
     skipped = 0
     test: Puzzles | None = None
     if source == "generate":
-        if not count:
-            raise TrmError("--source generate needs --count N (number of train puzzles)")
-        n_test = test_count if test_count is not None else max(1, count // 10)
-        level = min_difficulty or 0
-        opts = {"min_difficulty": level, "workers": workers, "progress": progress}
-        train = Puzzles(*sudoku_generate.generate(count, rngs[0], **opts))
+        count = opts.count
+        n_test = opts.test_count if opts.test_count is not None else max(1, count // 10)
+        level = opts.min_difficulty or 0
+        gen = {"min_difficulty": level, "workers": opts.workers, "progress": opts.progress}
+        train = Puzzles(*sudoku_generate.generate(count, rngs[0], **gen))
         if test_source is not None:  # e.g. real puzzles to measure generated training on
-            test, skipped = _read(test_source, skip_invalid)
+            test, skipped = _read(test_source, skip)
             return _drop_shared_grids(train, test), test, skipped
-        test = Puzzles(*sudoku_generate.generate(n_test, rngs[1], desc="test", **opts))
+        test = Puzzles(*sudoku_generate.generate(n_test, rngs[1], desc="test", **gen))
         return train, test, 0
+    own_test = test_source is None and opts.test_fraction is None  # the source's test.csv
     if source == "hf":
-        train, skipped = _read(download_hf(HF_REPO, "train.csv"), skip_invalid)
-        if test_source is None and test_fraction is None:
-            test, s = _read(download_hf(HF_REPO, "test.csv"), skip_invalid)
+        train, skipped = _read(download_hf(HF_REPO, "train.csv"), skip)
+        if own_test:
+            test, s = _read(download_hf(HF_REPO, "test.csv"), skip)
             skipped += s
     elif Path(source).is_dir():
-        train, skipped = _read(Path(source) / "train.csv", skip_invalid)
-        if test_source is None and test_fraction is None:
-            test, s = _read(Path(source) / "test.csv", skip_invalid)
+        train, skipped = _read(Path(source) / "train.csv", skip)
+        if own_test:
+            test, s = _read(Path(source) / "test.csv", skip)
             skipped += s
     else:
-        train, skipped = _read(source, skip_invalid)
-    if test_source is not None and test_fraction is not None:
-        raise TrmError("give either --test-source or --test-fraction, not both")
+        train, skipped = _read(source, skip)
     if test_source is not None:
-        test, s = _read(test_source, skip_invalid)
+        test, s = _read(test_source, skip)
         skipped += s
-    if min_difficulty is not None:
-        train = train.take(np.flatnonzero(train.ratings >= min_difficulty))
-        test = test.take(np.flatnonzero(test.ratings >= min_difficulty)) if test else None
+    if opts.min_difficulty is not None:
+        train = train.take(np.flatnonzero(train.ratings >= opts.min_difficulty))
+        if test is not None:
+            test = test.take(np.flatnonzero(test.ratings >= opts.min_difficulty))
     if test is None:
-        if test_fraction is None:
-            raise TrmError(
-                f"{source}: a single CSV needs --test-source PATH.csv or --test-fraction F"
-            )
-        train, test = split_by_solution(train, test_fraction, rngs[1])
+        train, test = split_by_solution(train, opts.test_fraction, rngs[1])
     return train, test, skipped
 
 
-def _subsample(train, test, source: str, subsample, test_count, rng: np.random.Generator):
+def _subsample(
+    train: Puzzles, test: Puzzles, opts: SudokuOptions, rng: np.random.Generator
+) -> tuple[Puzzles, Puzzles]:
     """The ``--subsample`` of train (and ``--test-count`` of a read test split), never empty."""
-    train = _choose(train, subsample, rng, "--subsample")
-    if source != "generate":
-        test = _choose(test, test_count, rng, "--test-count")
+    train = _choose(train, opts.subsample, rng, "--subsample")
+    if opts.source != "generate":
+        test = _choose(test, opts.test_count, rng, "--test-count")
     if len(train) == 0 or len(test) == 0:
         raise TrmError(
-            f"{source}: no puzzles left for the {'train' if not train else 'test'} split"
+            f"{opts.source}: no puzzles left for the {'train' if not train else 'test'} split"
         )
     return train, test
 
@@ -237,79 +229,108 @@ def _with_givens(
     return Puzzles(questions, train.answers, train.ratings)
 
 
-def build(
-    out: str | os.PathLike,
-    source: str,
-    *,
-    subsample: int | None = None,
-    num_aug: int = 0,
-    min_difficulty: int | None = None,
-    count: int | None = None,
-    test_count: int | None = None,
-    test_source: str | None = None,
-    test_fraction: float | None = None,
-    seed: int = 0,
-    skip_invalid: bool = False,
-    progress: bool = True,
-    workers: int | None = None,
-    givens: str | None = None,
-) -> dict[str, Any]:
+@dataclass
+class SudokuOptions(BuildOptions):
+    """The options of ``trm build sudoku`` and of ``build`` (one field per flag)."""
+
+    kind: ClassVar[str] = sudoku.NAME
+
+    source: str = option("PATH.csv, a DIR with train.csv and test.csv, hf, or generate")
+    _: KW_ONLY
+    subsample: int | None = option(
+        "train puzzles chosen at random (paper: 1000)", None, bounds=(1, MAX_COUNT)
+    )
+    num_aug: int = option("augmented copies per train puzzle (paper: 1000)", 0, bounds=(0, MAX_AUG))
+    min_difficulty: int | None = option(
+        "keep puzzles with rating >= R (generator: target rating)", None, bounds=(0, MAX_COUNT)
+    )
+    count: int | None = option("generator: number of train puzzles", None, bounds=(1, MAX_COUNT))
+    test_count: int | None = option(
+        "generator: number of test puzzles; otherwise a cap on the test split",
+        None,
+        bounds=(1, MAX_COUNT),
+    )
+    test_source: str | None = option("take the test split from this CSV", None)
+    test_fraction: float | None = option(
+        "hold out this fraction of a single CSV as test, split by solution grid", None
+    )
+    seed: int = option("random seed (default 0)", 0, bounds=(0, MAX_SEED))
+    skip_invalid: bool = option("skip and count bad rows instead of stopping at the first", False)
+    givens: str | None = option(
+        "train puzzles: copy clues back from the solution up to N (or LO:HI) givens", None
+    )
+    workers: int | None = option(
+        "generator: processes (default: all CPUs; the output does not depend on it)",
+        None,
+        bounds=(1, MAX_WORKERS),
+        record=False,  # the dataset does not depend on it
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.test_fraction is not None and not 0 < self.test_fraction < 1:
+            raise TrmError(f"--test-fraction must be between 0 and 1, got {self.test_fraction}")
+        if self.test_source is not None and self.test_fraction is not None:
+            raise TrmError("give either --test-source or --test-fraction, not both")
+        if self.source == "generate" and self.count is None:
+            raise TrmError("--source generate needs --count N (number of train puzzles)")
+        for name, path in (("--source", self.source), ("--test-source", self.test_source)):
+            if path is not None and path not in ("hf", "generate") and not Path(path).exists():
+                raise TrmError(f"{name} {path}: no such file or directory")
+        single_csv = Path(self.source).is_file()
+        if single_csv and self.test_source is None and self.test_fraction is None:
+            raise TrmError(
+                f"{self.source}: a single CSV needs --test-source PATH.csv or --test-fraction F"
+            )
+        parse_givens(self.givens)  # a bad --givens fails now, not after the CSVs are read
+
+
+def build(out: str | os.PathLike, *args: Any, **keywords: Any) -> dict[str, Any]:
     """Build a Sudoku dataset into ``out`` and return a summary (counts, sizes, skipped rows).
 
-    ``source``: a CSV, a directory with ``train.csv`` and ``test.csv``, ``"hf"`` or
-    ``"generate"``. The same arguments and seed give a byte-identical dataset, whatever
-    ``workers`` (generator processes; default all CPUs). ``givens`` (``"N"`` or ``"LO:HI"``)
-    copies clues back from the solution into each train puzzle until it has N givens, or a
-    number drawn uniformly from LO..HI per puzzle (an easier mix of the same grids).
+    Called as ``build(out, source, subsample=..., num_aug=..., ...)``: the fields of
+    ``SudokuOptions``, checked before any work (a bad value is one ``TrmError``), with
+    ``overwrite=True`` to replace a dataset already in ``out``. ``source``: a CSV, a directory
+    with ``train.csv`` and ``test.csv``, ``"hf"`` or ``"generate"``. The same options and seed
+    give a byte-identical dataset, whatever ``workers`` (generator processes; default all
+    CPUs). ``givens`` (``"N"`` or ``"LO:HI"``) copies clues back from the solution into each
+    train puzzle until it has N givens, or a number drawn uniformly from LO..HI per puzzle (an
+    easier mix of the same grids).
     """
-    if num_aug < 0:
-        raise TrmError(f"--num-aug must be >= 0, got {num_aug}")
-    if workers is not None and workers < 1:
-        raise TrmError(f"--workers must be >= 1, got {workers}")
-    givens_range = parse_givens(givens)
+    opts = options.prepare(SudokuOptions, out, args, keywords)
     # independent streams, so e.g. the test split does not change with --num-aug; spawn(k)[i]
     # does not depend on k, so datasets built before a stream was added stay the same
-    rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(5)]
-    sources = (source, test_source, test_fraction, count, test_count, min_difficulty)
-    train, test, skipped = _load_sources(*sources, rngs, skip_invalid, progress, workers)
-    train, test = _subsample(train, test, source, subsample, test_count, rngs[2])
-    train = _with_givens(train, givens_range, rngs[4])
-    inputs, labels = augment(train, num_aug, rngs[3], progress)
+    rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(opts.seed).spawn(5)]
+    train, test, skipped = _load_sources(opts, rngs)
+    train, test = _subsample(train, test, opts, rngs[2])
+    train = _with_givens(train, parse_givens(opts.givens), rngs[4])
+    inputs, labels = augment(train, opts.num_aug, rngs[3], opts.progress)
     splits = {
-        "train": Split.one_example_per_puzzle(inputs, labels, num_aug + 1),
+        "train": Split.one_example_per_puzzle(inputs, labels, opts.num_aug + 1),
         "test": Split.one_example_per_puzzle(
             sudoku.encode(test.questions), sudoku.encode(test.answers), 1
         ),
     }
     summary: dict[str, Any] = {
-        "out": str(out),
-        "source": str(source),
+        "out": opts.out,
+        "source": opts.source,
         "train_groups": len(train),
         "train_examples": len(inputs),
         "test_examples": len(test),
         "skipped": skipped,
-        "seed": seed,
+        "seed": opts.seed,
     }
     info = {
         "kind": sudoku.NAME,
-        "arguments": {
-            "source": str(source),
-            "subsample": subsample,
-            "num_aug": num_aug,
-            "min_difficulty": min_difficulty,
-            "count": count,
-            "test_count": test_count,
-            "test_source": test_source,
-            "test_fraction": test_fraction,
-            "seed": seed,
-            "skip_invalid": skip_invalid,
-            "givens": givens,
-        },
+        "arguments": options.recorded(opts),
         **{k: v for k, v in summary.items() if k not in ("out",)},
         "train_rating_mean": float(train.ratings.mean()),
         "test_rating_mean": float(test.ratings.mean()),
     }
-    path = write_dataset(out, splits, sudoku.VOCAB_SIZE, extra_json={"build_info.json": info})
+    extra = {"build_info.json": info}
+    path = write_dataset(
+        opts.out, splits, sudoku.VOCAB_SIZE, extra_json=extra, overwrite=opts.overwrite
+    )
     summary["megabytes"] = round(sum(f.stat().st_size for f in path.rglob("*")) / 1e6, 1)
     return summary
 
@@ -329,68 +350,10 @@ def parse_givens(text: str | None) -> tuple[int, int] | None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Register the options of ``trm build sudoku``."""
-    parser.add_argument(
-        "--source",
-        required=True,
-        help="PATH.csv, a DIR with train.csv and test.csv, hf, or generate",
-    )
-    parser.add_argument("--out", required=True, help="output dataset directory")
-    parser.add_argument(
-        "--subsample", type=int, help="train puzzles chosen at random (paper: 1000)"
-    )
-    parser.add_argument(
-        "--num-aug", type=int, default=0, help="augmented copies per train puzzle (paper: 1000)"
-    )
-    parser.add_argument(
-        "--min-difficulty",
-        type=int,
-        help="keep puzzles with rating >= R (generator: target rating)",
-    )
-    parser.add_argument("--count", type=int, help="generator: number of train puzzles")
-    parser.add_argument(
-        "--test-count",
-        type=int,
-        help="generator: number of test puzzles; otherwise a cap on the test split",
-    )
-    parser.add_argument("--test-source", help="take the test split from this CSV")
-    parser.add_argument(
-        "--test-fraction",
-        type=float,
-        help="hold out this fraction of a single CSV as test, split by solution grid",
-    )
-    parser.add_argument(
-        "--givens",
-        help="train puzzles: copy clues back from the solution up to N (or LO:HI) givens",
-    )
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument(
-        "--skip-invalid",
-        action="store_true",
-        help="skip and count bad rows instead of stopping at the first",
-    )
-    parser.add_argument(
-        "--workers",
-        type=int,
-        help="generator: processes (default: all CPUs; the output does not depend on it)",
-    )
+    """Register the options of ``trm build sudoku`` (the fields of ``SudokuOptions``)."""
+    options.add_arguments(parser, SudokuOptions)
 
 
 def build_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """Run ``build`` with parsed ``trm build sudoku`` arguments."""
-    return build(
-        args.out,
-        args.source,
-        subsample=args.subsample,
-        num_aug=args.num_aug,
-        min_difficulty=args.min_difficulty,
-        count=args.count,
-        test_count=args.test_count,
-        test_source=args.test_source,
-        test_fraction=args.test_fraction,
-        seed=args.seed,
-        skip_invalid=args.skip_invalid,
-        progress=not getattr(args, "json", False),
-        workers=args.workers,
-        givens=args.givens,
-    )
+    return build(**options.from_args(SudokuOptions, args))

@@ -6,7 +6,7 @@ import torch
 from tiny_data import tiny_config
 
 from trm.act import initial_carry, refill, should_halt, supervision_step
-from trm.data import Batch
+from trm.batch import Batch
 from trm.model import TinyRecursiveModel
 
 

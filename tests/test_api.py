@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ import torch
 
 from trm.config import load_config
 from trm.errors import TrmError
+from trm.puzzles import sudoku
 from trm.recipes import find_recipe, list_recipes
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -92,3 +94,63 @@ def test_stream_stops_a_slot_when_is_done_says_so():
 
     run = stream(model, tokens, batch_size=6, halting=Halting(is_done=is_done))
     assert run.steps[:3].tolist() == [1, 1, 1] and (run.steps[3:] == 4).all()
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda s: s.solve("..3.2.6.."), "puzzles must be a list of puzzles, got a str"),
+        (lambda s: s.solve([5]), "puzzle 1: expected a square grid of integers"),
+        (lambda s: s.solve([np.full((9, 9), 10)]), "puzzle 1: value 10 at row 1, column 1"),
+        (lambda s: s.solve([np.full((9, 9), 300)]), "value 300"),
+        (lambda s: s.solve([np.full((9, 9), -1)]), "value -1"),
+        (lambda s: s.solve([np.zeros((9, 9)) + 0.5]), "of float64"),
+        (lambda s: s.solve([np.zeros((4, 4), int)]), "grid is 4x4, expected 9x9"),
+        (lambda s: s.solve([np.zeros((9, 9), int)], views="4"), "views must be an integer"),
+        (lambda s: s.solve([np.zeros((9, 9), int)], views=0), "views must be between 1"),
+        (lambda s: s.solve([np.zeros((9, 9), int)], max_steps=10**9), "max_steps must be between"),
+        (lambda s: s.solve([np.zeros((9, 9), int)], halt="never"), "--halt must be one of"),
+        (lambda s: s.solve([np.zeros((9, 9), int)], batch_size=0), "batch_size must be between"),
+        (lambda s: s.solve(["1" * 81]), "puzzle 1: contradictory givens"),
+        (lambda s: s.render("abc"), "render takes a 2-D integer grid"),
+        (lambda s: s.trace([1, 2]), "puzzle 1: expected a square grid"),
+    ],
+)
+def test_solver_checks_its_arguments(call, message):
+    """Every bad argument is one TrmError line, not an IndexError from deep inside."""
+    import trm
+
+    solver = trm.load("sudoku", device="cpu")
+    with pytest.raises(TrmError, match=re.escape(message)) as e:
+        call(solver)
+    assert "\n" not in str(e.value)
+
+
+def test_solver_accepts_grids_and_empty_lists():
+    import trm
+
+    solver = trm.load("sudoku", device="cpu")
+    assert solver.solve([]) == []
+    grid = sudoku.parse(
+        "..3.2.6..9..3.5..1..18.64....81.29..7.......8..67.82....26.95..8..2.3..9..5.1.3.."
+    )
+    [from_grid] = solver.solve([grid.astype(np.int64).tolist()])
+    [from_text] = solver.solve([sudoku.to_line(grid)])
+    assert from_grid.verified and np.array_equal(from_grid.answer, from_text.answer)
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda trm: trm.load(5), "source must be a non-empty path"),
+        (lambda trm: trm.load("sudoku", kind="chess"), "unknown puzzle kind 'chess'"),
+        (lambda trm: trm.build(["sudoku"], "x"), "unknown puzzle kind"),
+        (lambda trm: trm.build("sudoku", ""), "out must be a non-empty path"),
+        (lambda trm: trm.train("sudoku_cpu", 5), "overrides are 'key=value' strings, got 5"),
+    ],
+)
+def test_api_functions_check_their_arguments(call, message):
+    import trm
+
+    with pytest.raises(TrmError, match=re.escape(message)):
+        call(trm)

@@ -129,6 +129,19 @@ def test_truncated_csv_row(tmp_path):
         builder.build(tmp_path / "ds", str(csv), test_fraction=0.5, progress=False)
 
 
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_csv_with_byte_order_mark_builds(tmp_path, newline):
+    plain = _write_csv(tmp_path / "plain.csv", _shuffled_rows(8, 6))
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes(b"\xef\xbb\xbf" + plain.read_text().replace("\n", newline).encode())
+    for csv in (plain, bom):
+        builder.build(tmp_path / csv.stem, str(csv), test_fraction=0.25, progress=False)
+    for field in ("inputs", "labels"):
+        assert (
+            _load(tmp_path / "bom", "train", field) == _load(tmp_path / "plain", "train", field)
+        ).all()
+
+
 def test_single_csv_needs_a_test_split(tmp_path):
     csv = _write_csv(tmp_path / "p.csv", _shuffled_rows(3, 4))
     with pytest.raises(TrmError, match="--test-fraction"):
@@ -263,7 +276,7 @@ def test_generator_same_with_and_without_numba():
 
 
 def test_workers_must_be_positive(tmp_path):
-    with pytest.raises(TrmError, match="--workers must be >= 1"):
+    with pytest.raises(TrmError, match="--workers must be between 1 and"):
         builder.build(tmp_path / "x", "generate", count=2, workers=0, progress=False)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from tiny_data import multi_example_task, reverse_task
 
@@ -83,3 +84,58 @@ def test_prefetcher_yields_the_sampler_batches_and_positions(tmp_path):
         assert torch.equal(batch.inputs, plain.next_batch().inputs)
         assert state == plain.state_dict()
     pre.close()
+
+
+def _edit_json(path, **changes):
+    import json
+
+    path.write_text(json.dumps({**json.loads(path.read_text()), **changes}))
+
+
+def _edit_array(path, edit):
+    a = np.load(path)
+    np.save(path, edit(a.copy()))
+
+
+def _set(a, index, value):
+    a[index] = value
+    return a
+
+
+@pytest.mark.parametrize(
+    "file, edit, message",
+    [
+        ("dataset.json", lambda p: _edit_json(p, seq_len=7), "dataset.json: seq_len is 7"),
+        ("dataset.json", lambda p: _edit_json(p, vocab_size="11"), "vocab_size must be"),
+        (
+            "all__inputs.npy",
+            lambda p: _edit_array(p, lambda a: _set(a, (3, 2), 200)),
+            "token id 200",
+        ),
+        ("all__labels.npy", lambda p: _edit_array(p, lambda a: a[:, :5]), "differs from inputs"),
+        (
+            "all__puzzle_indices.npy",
+            lambda p: _edit_array(p, lambda a: _set(a, -1, 10**6)),
+            "must rise from 0 to the 16 examples, got 0..1000000",
+        ),
+        (
+            "all__group_indices.npy",
+            lambda p: _edit_array(p, lambda a: a[::-1]),
+            "all__group_indices.npy: offsets must rise",
+        ),
+        (
+            "all__puzzle_identifiers.npy",
+            lambda p: _edit_array(p, lambda a: _set(a, 0, 5)),
+            r"identifiers must lie in 0\.\.0",
+        ),
+    ],
+)
+def test_damaged_datasets_are_one_line_naming_the_file(tmp_path, file, edit, message):
+    from trm.errors import TrmError
+
+    root = reverse_task(tmp_path / "d", n_train=16, n_test=4)
+    edit(root / "train" / file)
+    with pytest.raises(TrmError, match=message) as e:
+        PuzzleDataset(root, "train")
+    assert str(root / "train" / file) in str(e.value) and "\n" not in str(e.value)
+    PuzzleDataset(root, "test")  # the other split is untouched and loads

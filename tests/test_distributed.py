@@ -12,7 +12,7 @@ from tiny_data import multi_example_task
 
 from trm.checkpoint import load_training_state
 from trm.config import load_config
-from trm.train import train
+from trm.training import train
 
 ARGS = [
     "model.dim=32",

@@ -10,9 +10,11 @@ import torch
 from tiny_data import tiny_config
 
 from tests.tiny_data import reverse_task
+from trm.act import ADAPTIVE, Halting
 from trm.config import TrainConfig
 from trm.errors import TrmError
-from trm.inference.report import _ks, evaluate_checkpoint, format_report, write_plot
+from trm.inference.eval_report import _ks, eval_report, format_report, write_plot
+from trm.inference.halting import halting_for
 from trm.model import TinyRecursiveModel
 
 torch.set_num_threads(1)
@@ -38,20 +40,23 @@ def test_ks():
 def test_generic_eval_and_limit(tmp_path):
     data = reverse_task(tmp_path / "rev", n_train=8, n_test=20)
     model = model_for(11, 6)
-    report = evaluate_checkpoint(model, TrainConfig(), str(data), limit=7, batch_size=4)
+    longer = halting_for("", 2, max_steps=4)  # no rules for this kind: the head, up to 4 steps
+    report = eval_report(model, TrainConfig(), str(data), halting=longer, limit=7, batch_size=4)
     assert report["puzzles"] == 7 and report["steps"] == 2
-    assert report["adaptive_max_steps"] == 4  # twice the trained steps by default
+    assert report["adaptive_max_steps"] == 4 and report["adaptive_halt"] == "head"
     assert 1.0 <= report["adaptive_mean_steps"] <= 4.0
     assert 0 <= report["exact_accuracy"] <= 1 and 0 <= report["halting_accuracy"] <= 1
-    again = evaluate_checkpoint(model, TrainConfig(), str(data), limit=7, batch_size=3)
+    again = eval_report(model, TrainConfig(), str(data), halting=longer, limit=7, batch_size=3)
     assert again["exact_accuracy"] == report["exact_accuracy"]
-    fixed = evaluate_checkpoint(model, TrainConfig(), str(data), steps=1)
+    fixed = eval_report(
+        model, TrainConfig(), str(data), halting=Halting(max_steps=1, adaptive=False)
+    )
     assert fixed["steps"] == 1 and "adaptive_mean_steps" not in fixed
     assert "exact_accuracy" in format_report(report)
     with pytest.raises(TrmError, match="views table"):
         write_plot(report, str(tmp_path / "x.png"))
     with pytest.raises(TrmError, match="model takes"):
-        evaluate_checkpoint(model_for(11, 81), TrainConfig(), str(data))
+        eval_report(model_for(11, 81), TrainConfig(), str(data), halting=ADAPTIVE)
 
 
 def test_arc_eval_pass_at_k(tmp_path):
@@ -78,8 +83,10 @@ def test_arc_eval_pass_at_k(tmp_path):
     )
     ids = len(json.loads((out / "identifiers.json").read_text()))
     model = model_for(12, 900, ids=ids, emb=16)
-    report = evaluate_checkpoint(model, TrainConfig(kind="arc"), str(out), views=4, batch_size=8)
+    report = eval_report(
+        model, TrainConfig(kind="arc"), str(out), halting=ADAPTIVE, views=4, batch_size=8
+    )
     assert report["tasks"] == 2 and 0 <= report["pass@1"] <= report["pass@2"] <= 1
     assert [row["views"] for row in report["views"]] == [1, 2, 4]
-    limited = evaluate_checkpoint(model, TrainConfig(kind="arc"), str(out), limit=1)
+    limited = eval_report(model, TrainConfig(kind="arc"), str(out), halting=ADAPTIVE, limit=1)
     assert limited["tasks"] == 1

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from trm.act import initial_carry, supervision_step
-from trm.data import Batch
+from trm.batch import Batch
 from trm.model import ModelConfig, TinyRecursiveModel
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
@@ -75,7 +75,7 @@ def test_train_step_runs_without_host_sync():
     """After warm-up, a training step issues no device-to-host synchronisation."""
     from trm.config import TrainConfig
     from trm.runtime import setup_runtime
-    from trm.train import init_state, train_step
+    from trm.training import init_state, train_step
 
     cfg = TrainConfig(
         model=ModelConfig(mixer="mlp", pos_encoding="none", vocab_size=11, seq_len=81),

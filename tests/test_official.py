@@ -7,8 +7,9 @@ import torch
 from tiny_data import tiny_config
 
 from trm.errors import TrmError
+from trm.loading import load_official
 from trm.model import TinyRecursiveModel
-from trm.official import arch_to_model_config, load_official, map_name
+from trm.official import arch_to_model_config, map_name
 
 torch.set_num_threads(1)
 

@@ -73,17 +73,7 @@ def workspace(tmp_path_factory) -> Path:
     ws = tmp_path_factory.mktemp("readme")
     shutil.copytree(ROOT / "configs", ws / "configs")
     (ws / "checkpoints").symlink_to(ROOT / "checkpoints")
-    lines = (SHARED / "data" / "sudoku" / "magictour_top1465.csv").read_text().splitlines()[1:4]
-    (ws / "puzzles.txt").write_text("".join(row.split(",")[1] + "\n" for row in lines))
-    import numpy as np
-
-    from data_builders.maze_generate import generate
-    from trm.puzzles import maze
-
-    question = generate(
-        1, size=30, min_path=110, rng=np.random.default_rng(0), progress=False
-    ).questions[0]
-    (ws / "maze.txt").write_text(maze.render(question) + "\n")
+    (ws / "examples").symlink_to(ROOT / "examples")  # the example files the README names
     return ws
 
 
@@ -123,3 +113,31 @@ def test_readme_python_example_runs():
         )
         assert result.returncode == 0, f"{code}\n{result.stderr[-2000:]}"
         assert "steps traced" in result.stdout
+
+
+def test_hero_picture_is_what_the_shipped_model_does():
+    """docs/trace.png is drawn from docs/trace.json; the shipped model still gives that trace."""
+    import json
+
+    saved = json.loads((ROOT / "docs" / "trace.json").read_text())
+    readme = (ROOT / "README.md").read_text()
+    assert "docs/trace.png" in readme and saved["question"] in readme
+    assert (ROOT / "docs" / "trace.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    argv = ["solve", "sudoku", "--trace", "--json", saved["question"]]
+    out = subprocess.run(
+        [sys.executable, "-m", "trm.cli", *argv],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    now = json.loads(out.stdout)
+    assert now["verified"] and saved["verified"] and now["answer"] == saved["answer"]
+    for a, b in zip(now["steps"], saved["steps"], strict=True):
+        assert (a["answer"], a["changed"], a["verified"]) == (
+            b["answer"],
+            b["changed"],
+            b["verified"],
+        )
+        assert round(a["halting"], 2) == round(b["halting"], 2)  # what the picture prints

@@ -10,13 +10,14 @@ import torch
 from test_train import TINY, metrics, tiny_cfg
 from tiny_data import reverse_task
 
+from trm.config import check_recipe_options
 from trm.data import Curriculum, PuzzleDataset, TrainSampler
 from trm.errors import TrmError
 from trm.flops import run_training_flops, training_flops
 from trm.losses import answer_loss_weights
 from trm.model import ModelConfig
 from trm.schedules import depth_for_step, depth_segments
-from trm.train import Interrupted, check_recipe_options, train
+from trm.training import Interrupted, train
 
 SCHEDULE = [[0.25, 1, 1], [0.5, 1, 2]]
 
@@ -95,13 +96,17 @@ def test_curriculum_grows_from_the_easy_end(tmp_path):
     [
         ("depth_schedule=[[0.5,1]]", "until_fraction, T, n"),
         ("depth_schedule=[[0.6,1,1],[0.5,2,2]]", "fractions must rise"),
-        ("curriculum=sideways", "curriculum must be one of"),
+        ("curriculum=sideways", r"expected one of \[none, easy_first, hard_first\]"),
         ("grad_clip=-1", "grad_clip"),
+        ("curriculum_start=0", r"curriculum_start must be in \(0, 1\]"),
     ],
 )
 def test_bad_recipe_options_are_one_line_errors(tmp_path, override, message):
-    cfg = tiny_cfg(tmp_path, tmp_path / "run", override)
-    with pytest.raises(TrmError, match=message):
+    with pytest.raises(TrmError, match=message):  # when the config is loaded
+        tiny_cfg(tmp_path, tmp_path / "run", override)
+    cfg = tiny_cfg(tmp_path, tmp_path / "run")
+    cfg.grad_clip = -1  # changed in Python after loading (tools/time_to_accuracy.py)
+    with pytest.raises(TrmError, match="grad_clip must be at least 0"):
         check_recipe_options(cfg)
 
 

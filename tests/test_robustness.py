@@ -13,6 +13,7 @@ import pytest
 from tiny_data import reverse_task
 
 from trm import cli
+from trm.act import ADAPTIVE
 from trm.config import load_config
 
 TINY = [
@@ -47,7 +48,7 @@ def one_line(err: str) -> str:
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory) -> tuple[Path, Path]:
     """(dataset, finished run directory) of a 2-step run."""
-    from trm.train import train
+    from trm.training import train
 
     tmp = tmp_path_factory.mktemp("run")
     data = reverse_task(tmp / "data", n_train=32, n_test=8, length=81)  # Sudoku-shaped
@@ -131,7 +132,7 @@ def test_resume_reports_where_and_refuses_a_config_file(tmp_path, tiny_run, caps
 
 
 def test_progress_bar_never_shows_nan(tmp_path, tiny_run, capsys):
-    from trm.train import train
+    from trm.training import train
 
     data, _ = tiny_run
     extra = ["log_every_steps=1", "model.max_supervision_steps=8", "max_steps=3"]
@@ -227,7 +228,7 @@ def test_stale_build_temporaries_are_removed_safely(tmp_path):
 
 
 def test_checkpoint_temporaries_are_removed_too(tmp_path):
-    from trm.checkpoint import write_text_atomic
+    from trm.safe_io import write_text_atomic
 
     stale = tmp_path / f".config.yaml.tmp-{_dead_pid()}-k2j3h4"
     stale.write_text("half")
@@ -294,18 +295,18 @@ def _never(*args, **kwargs):
 
 def test_unwritable_destinations_fail_first(tmp_path, tiny_run, capsys, monkeypatch):
     import data_builders.sudoku
-    import trm.inference.loading
-    import trm.inference.report
-    import trm.train
+    import trm.inference.eval_report
+    import trm.loading
+    import trm.training
 
     data, run = tiny_run
     blocker = tmp_path / "file"
     blocker.write_text("a regular file")
     under = blocker / "sub" / "x"
     monkeypatch.setattr(data_builders.sudoku, "build", _never)
-    monkeypatch.setattr(trm.inference.loading, "load_for_kind", _never)
-    monkeypatch.setattr(trm.inference.report, "evaluate_checkpoint", _never)
-    monkeypatch.setattr(trm.train, "PuzzleDataset", _never)
+    monkeypatch.setattr(trm.loading, "load_for_kind", _never)
+    monkeypatch.setattr(trm.inference.eval_report, "eval_report", _never)
+    monkeypatch.setattr(trm.training, "load_data", _never)
     cases = [
         ["build", "sudoku", "--source", "generate", "--count", "2", "--out", under],
         ["train", f"data_path={data}", f"run_dir={under}", *TINY],
@@ -320,12 +321,12 @@ def test_unwritable_destinations_fail_first(tmp_path, tiny_run, capsys, monkeypa
 
 
 def test_eval_prints_its_results_before_a_failing_plot(tmp_path, tiny_run, capsys, monkeypatch):
-    import trm.inference.report
+    import trm.inference.eval_report
 
     def fail(report, path):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(trm.inference.report, "write_plot", fail)
+    monkeypatch.setattr(trm.inference.eval_report, "write_plot", fail)
     data, run = tiny_run
     argv = ["eval", run, data, "--views", "2", "--plot", tmp_path / "p.png", "--limit", "4"]
     code, out, err = run_cli(argv, capsys)
@@ -359,7 +360,7 @@ def test_maze_rows_of_spaces_are_cells_and_empty_lines_separate(tmp_path):
     path = tmp_path / "m.txt"
     path.write_text(f"{one}\n\n{two}\r\n")
     args = argparse.Namespace(kind="maze", puzzles=[], file=str(path))
-    grids = read_puzzles(args)
+    grids = [grid for _, grid in read_puzzles(args)]  # (position, grid) pairs
     assert len(grids) == 2 and (grids[0][2] == 1).all() and (grids[1][1:3] == 1).all()
 
 
@@ -379,7 +380,7 @@ def test_unsolvable_sudoku_keeps_givens_and_says_so(tmp_path, capsys):
     torch.manual_seed(0)
     model = TinyRecursiveModel(tiny_config()).eval()
     bad, good = sudoku.parse(UNSOLVABLE), sudoku.parse("1" + "." * 80)
-    r_bad, r_good = solve_grids(model, "sudoku", [bad, good])
+    r_bad, r_good = solve_grids(model, "sudoku", [bad, good], halting=ADAPTIVE)
     for q, r in ((bad, r_bad), (good, r_good)):
         assert not r.verified and ((q == 0) | (r.answer == q)).all()
     assert r_bad.solvable is False and r_good.solvable is True
@@ -454,7 +455,7 @@ def test_arc_solving_shows_progress(monkeypatch):
     task = arc.parse(json.dumps({"train": [pair], "test": [{"input": grid}] * 2}))
     term = _Terminal()
     monkeypatch.setattr(sys, "stderr", term)
-    results = solve_arc_task(model, task, views=2, progress=True)
+    results = solve_arc_task(model, task, halting=ADAPTIVE, views=2, progress=True)
     assert len(results) == 2 and "solve task" in term.text
 
 

@@ -7,11 +7,11 @@ import pytest
 import torch
 from tiny_data import tiny_config
 
-from trm.act import Halting, stream
+from trm.act import ADAPTIVE, Halting, stream
 from trm.errors import TrmError
-from trm.inference.loading import shipped_checkpoint
 from trm.inference.solve import choose, solve_grids, view_symmetries
 from trm.inference.votes import Votes, pass_at_k
+from trm.loading import shipped_checkpoint
 from trm.model import TinyRecursiveModel
 from trm.puzzles import arc, maze, sudoku
 
@@ -36,10 +36,10 @@ def test_adaptive_with_halting_off_equals_fixed_and_streams():
     model = tiny_model()  # halting head starts at -5: never halts before the maximum
     tokens = np.random.default_rng(0).integers(1, 11, (29, 81))
     adaptive = stream(model, tokens, batch_size=4)  # 29 puzzles through 4 slots
-    fixed = stream(model, tokens, batch_size=29, halting=Halting.from_steps(4))
+    fixed = stream(model, tokens, batch_size=29, halting=Halting(max_steps=4, adaptive=False))
     assert (adaptive.steps == 4).all()
     np.testing.assert_array_equal(adaptive.preds, fixed.preds)
-    one = stream(model, tokens[:1], batch_size=1, halting=Halting.from_steps(4))
+    one = stream(model, tokens[:1], batch_size=1, halting=Halting(max_steps=4, adaptive=False))
     np.testing.assert_array_equal(one.preds[0], fixed.preds[0])
 
 
@@ -49,7 +49,9 @@ def test_halting_head_stops_rows_early():
         model.halt_head.bias.fill_(5.0)
     tokens = np.random.default_rng(1).integers(1, 11, (10, 81))
     assert (stream(model, tokens, batch_size=3).steps == 1).all()
-    assert (stream(model, tokens, batch_size=3, halting=Halting.from_steps(3)).steps == 3).all()
+    assert (
+        stream(model, tokens, batch_size=3, halting=Halting(max_steps=3, adaptive=False)).steps == 3
+    ).all()
 
 
 @pytest.mark.parametrize("kind", ["sudoku", "maze"])
@@ -92,7 +94,7 @@ def test_choose_prefers_verified_then_majority():
 def test_solve_grids_shapes_and_verified_flag():
     model = tiny_model()
     q, _ = sudoku_question(5)
-    results = solve_grids(model, "sudoku", [q, q, q], views=3, batch_size=4)
+    results = solve_grids(model, "sudoku", [q, q, q], halting=ADAPTIVE, views=3, batch_size=4)
     assert len(results) == 3
     for r in results:
         assert r.answer.shape == (9, 9) and r.views == 3
@@ -111,7 +113,7 @@ def test_shipped_checkpoint_lookup(tmp_path, monkeypatch):
     (tmp_path / "maze").mkdir()
     assert shipped_checkpoint("maze") == tmp_path / "maze"
     root = tmp_path / "pkg" / "checkpoints"
-    monkeypatch.setattr("trm.inference.loading._checkpoint_roots", lambda: [root])
+    monkeypatch.setattr("trm.loading._checkpoint_roots", lambda: [root])
     with pytest.raises(TrmError, match="no shipped checkpoint for sudoku is installed"):
         shipped_checkpoint("sudoku")
     (root / "sudoku-mlp-cpu").mkdir(parents=True)
@@ -123,10 +125,10 @@ def test_shipped_checkpoint_lookup(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("kind", ["sudoku", "maze"])
 def test_the_shipped_checkpoints_load(kind, monkeypatch):
-    from trm.checkpoint import load_model
+    from trm.loading import load_directory
 
     monkeypatch.delenv("TRM_CHECKPOINTS", raising=False)
-    model, cfg = load_model(shipped_checkpoint(kind))
+    model, cfg = load_directory(shipped_checkpoint(kind))
     assert cfg.kind == kind
     assert (shipped_checkpoint(kind) / "MODEL_CARD.md").is_file()
 
@@ -159,14 +161,14 @@ def test_arc_new_task_adapts_embedding_with_weights_frozen():
     before = {k: v.clone() for k, v in model.state_dict().items()}
     g = np.array([[1, 2], [3, 4]], np.uint8)
     task = arc.Task("new", [(g, g.T.copy())], [(g, None)])
-    results = solve_arc_task(model, task, views=2, adapt_steps=2)
+    results = solve_arc_task(model, task, halting=ADAPTIVE, views=2, adapt_steps=2)
     assert len(results) == 1 and results[0].embedding == "adapted" and len(results[0].attempts) == 2
     for k, v in model.state_dict().items():
         assert torch.equal(v, before[k]), k
 
 
 def test_rules_check_and_halting_modes():
-    from trm.inference.solve import halting_for, rules_check
+    from trm.inference.halting import halting_for, rules_check
     from trm.puzzles import sudoku
 
     answer = sudoku.parse(
@@ -183,15 +185,17 @@ def test_rules_check_and_halting_modes():
     a = torch.as_tensor(sudoku.encode(np.stack([answer, wrong, moved])))
     assert check(q, a).tolist() == [True, False, False]
     assert rules_check("arc") is None and rules_check("") is None
-    assert halting_for("sudoku", steps=5) == Halting(max_steps=5, adaptive=False)
-    rules = halting_for("sudoku", max_steps=32, halt="rules")
+    assert halting_for("sudoku", 16, steps=5) == Halting(max_steps=5, adaptive=False)
+    rules = halting_for("sudoku", 16, max_steps=32, halt="rules")
     assert rules.max_steps == 32 and not rules.adaptive and rules.is_done is not None
-    assert halting_for("sudoku", halt="head").is_done is None
-    assert halting_for("arc", halt="rules").adaptive  # no rules: the head decides
+    assert halting_for("sudoku", 16, halt="head").is_done is None
+    assert halting_for("sudoku", 16).max_steps == 32  # twice the trained maximum by default
+    arc_halting = halting_for("arc", 16, halt="rules")
+    assert arc_halting.adaptive and arc_halting.max_steps == 16  # no rules: the head decides
     with pytest.raises(TrmError, match="not both"):
-        halting_for("sudoku", steps=4, max_steps=8)
+        halting_for("sudoku", 16, steps=4, max_steps=8)
     with pytest.raises(TrmError, match="--halt"):
-        halting_for("sudoku", halt="never")
+        halting_for("sudoku", 16, halt="never")
 
 
 def test_shipped_sudoku_model_solves_the_readme_puzzle():

@@ -12,6 +12,7 @@ import torch
 from tiny_data import tiny_config
 
 from trm import cli
+from trm.act import ADAPTIVE, Halting
 from trm.checkpoint import save_inference
 from trm.config import TrainConfig
 from trm.inference.solve import solve_grids
@@ -37,6 +38,11 @@ MAZE = "\n".join(
     + ["#" * 30]
 )
 MAX_STEPS = 4
+
+
+def _fixed(steps: int | None) -> Halting:
+    """Exactly ``steps`` supervision steps; None: the halting head, up to the model's maximum."""
+    return ADAPTIVE if steps is None else Halting(max_steps=steps, adaptive=False)
 
 
 def tiny_model(kind: str, seed: int = 0, halt_bias: float | None = None) -> TinyRecursiveModel:
@@ -71,8 +77,8 @@ def run_cli(argv, capsys) -> tuple[int, str, str]:
 def test_last_step_equals_solve(seed, steps):
     model = tiny_model("sudoku", seed)
     q = sudoku.parse(GOOD)
-    trace = trace_grid(model, "sudoku", q, steps=steps)
-    (result,) = solve_grids(model, "sudoku", [q], views=1, steps=steps)
+    trace = trace_grid(model, "sudoku", q, halting=_fixed(steps))
+    (result,) = solve_grids(model, "sudoku", [q], views=1, halting=_fixed(steps))
     assert len(trace.steps) == result.steps == (steps or len(trace.steps))
     assert [s.step for s in trace.steps] == list(range(1, len(trace.steps) + 1))
     np.testing.assert_array_equal(trace.answer, result.answer)
@@ -81,25 +87,25 @@ def test_last_step_equals_solve(seed, steps):
 
 def test_halting_stops_the_trace():
     q = sudoku.parse(GOOD)
-    now = trace_grid(tiny_model("sudoku", halt_bias=5.0), "sudoku", q)
+    now = trace_grid(tiny_model("sudoku", halt_bias=5.0), "sudoku", q, halting=ADAPTIVE)
     assert len(now.steps) == 1 and now.halted and now.steps[0].halting > 0.99
-    never = trace_grid(tiny_model("sudoku", halt_bias=-5.0), "sudoku", q)
+    never = trace_grid(tiny_model("sudoku", halt_bias=-5.0), "sudoku", q, halting=ADAPTIVE)
     assert len(never.steps) == MAX_STEPS and not never.halted
     assert all(abs(s.halting - 1 / (1 + np.exp(5))) < 1e-6 for s in never.steps)
-    fixed = trace_grid(tiny_model("sudoku", halt_bias=5.0), "sudoku", q, steps=3)
+    fixed = trace_grid(tiny_model("sudoku", halt_bias=5.0), "sudoku", q, halting=_fixed(3))
     assert len(fixed.steps) == 3 and not fixed.halted
 
 
 def test_changed_counts_and_verified():
     q = sudoku.parse(GOOD)
-    trace = trace_grid(tiny_model("sudoku", 3), "sudoku", q, steps=MAX_STEPS)
+    trace = trace_grid(tiny_model("sudoku", 3), "sudoku", q, halting=_fixed(MAX_STEPS))
     before = q
     for s in trace.steps:
         assert s.changed == int((s.answer != before).sum())
         assert s.verified == sudoku.verify(q, s.answer)
         before = s.answer
     m = maze.parse(MAZE)
-    mt = trace_grid(tiny_model("maze"), "maze", m, steps=2)
+    mt = trace_grid(tiny_model("maze"), "maze", m, halting=_fixed(2))
     assert mt.steps[0].changed == int((mt.steps[0].answer != m).sum())
     assert mt.steps[1].changed == int((mt.steps[1].answer != mt.steps[0].answer).sum())
     assert trace_to_json(mt)["answer"] == maze.to_line(mt.answer)
@@ -112,7 +118,7 @@ def hand_trace() -> Trace:
     a1[0, 0], a1[0, 1] = 4, 5
     a2[0, 0], a2[0, 1] = 4, 7
     steps = [TraceStep(1, a1, 0.1, False, 2), TraceStep(2, a2, 0.93, False, 1)]
-    return Trace("sudoku", q, steps, halted=True)
+    return Trace("sudoku", q, steps, stopped="head")
 
 
 def test_terminal_view_marks_changed_and_wrong_cells():
@@ -141,7 +147,9 @@ def test_png(tmp_path):
     write_trace_png(hand_trace(), tmp_path / "s.png")
     is_png(tmp_path / "s.png")
     m = maze.parse(MAZE)
-    write_trace_png(trace_grid(tiny_model("maze"), "maze", m, steps=2), tmp_path / "m" / "m.png")
+    write_trace_png(
+        trace_grid(tiny_model("maze"), "maze", m, halting=_fixed(2)), tmp_path / "m" / "m.png"
+    )
     is_png(tmp_path / "m" / "m.png")
 
 
@@ -200,3 +208,43 @@ def test_use_color_follows_tty_and_no_color(monkeypatch):
     assert use_color(Tty()) and not use_color(object())
     monkeypatch.setenv("NO_COLOR", "1")
     assert not use_color(Tty())
+
+
+def test_trace_stops_as_solve_does(checkpoint):
+    """The trace takes the same Halting as `trm solve`: --halt, --max-steps and --steps."""
+    import trm
+
+    solver = trm.load(str(checkpoint), device="cpu")
+    q = sudoku.parse(GOOD)
+    for stop in ({}, {"halt": "head"}, {"max_steps": 2}, {"halt": "both", "max_steps": 3}):
+        trace = solver.trace(GOOD, **stop)
+        [result] = solver.solve([GOOD], **stop)
+        assert len(trace.steps) == result.steps, stop
+        np.testing.assert_array_equal(trace.answer, result.answer)
+    assert (
+        len(solver.trace(q, halt="rules", max_steps=3).steps) == 3
+    )  # the untrained net never passes
+    assert solver.trace(q, halt="rules", max_steps=3).stopped == "limit"
+    assert solver.trace(q, steps=2).stopped == "fixed"
+
+
+def test_cli_trace_honours_halt_and_max_steps(checkpoint, capsys):
+    base = ["solve", "sudoku", GOOD, "--checkpoint", str(checkpoint), "--trace", "--json"]
+    code, out, err = run_cli(base + ["--halt", "rules", "--max-steps", "3"], capsys)
+    assert code == 0, err
+    assert len(json.loads(out)["steps"]) == 3 and json.loads(out)["stopped"] == "limit"
+    code, out, err = run_cli(base + ["--max-steps", "2"], capsys)
+    assert code == 0 and len(json.loads(out)["steps"]) == 2
+    code, _, err = run_cli(base + ["--steps", "2", "--max-steps", "3"], capsys)
+    assert code == 2 and "not both" in err and err.count("\n") == 1
+
+
+def test_shipped_model_trace_matches_solve_on_the_readme_puzzle(capsys):
+    """The README's trace example: verified at the same step as `trm solve` (the rules stop it)."""
+    code, out, err = run_cli(["solve", "sudoku", "--trace", "--json", GOOD], capsys)
+    assert code == 0, err
+    trace = json.loads(out)
+    code, out, _ = run_cli(["solve", "sudoku", "--json", GOOD], capsys)
+    solved = json.loads(out)
+    assert trace["verified"] and solved["verified"] and trace["stopped"] == "rules"
+    assert len(trace["steps"]) == solved["steps"] and trace["answer"] == solved["answer"]

@@ -15,11 +15,12 @@ import torch
 from safetensors import safe_open
 from tiny_data import reverse_task, shift_task
 
-from trm.checkpoint import load_model, load_training_state
+from trm.checkpoint import load_training_state
 from trm.cli import main
 from trm.config import load_config
 from trm.errors import TrmError
-from trm.train import Interrupted, train
+from trm.loading import load_directory
+from trm.training import Interrupted, train
 
 TINY = [
     "model.dim=32",
@@ -69,7 +70,7 @@ def test_learns_a_small_task_far_above_chance(tmp_path):
     evals = metrics(run, "eval/")
     exact = evals[300]["eval/exact_accuracy"]
     assert exact > 0.5, exact  # chance is 9**-8
-    model, saved = load_model(run)
+    model, saved = load_directory(run)
     assert saved.model.vocab_size == 11 and saved.kind == "sudoku"
 
 
@@ -112,7 +113,7 @@ def test_inference_directory_holds_ema_weights_without_pickle(tmp_path):
         names = set(f.keys())
     assert {"token_embedding", "puzzle_embedding", "y_init", "z_init"} <= names
     state = load_training_state(run)
-    model, _ = load_model(run / "inference")
+    model, _ = load_directory(run / "inference")
     assert torch.equal(model.token_embedding.detach(), state["ema"]["token_embedding"])
     assert not torch.equal(state["model"]["token_embedding"], state["ema"]["token_embedding"])
 
@@ -133,11 +134,11 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
         train(cfg, progress=False)
     state = load_training_state(tmp_path / "run")
     assert state["step"] == 1
+    assert not (tmp_path / "run" / "train.lock").exists()  # released on an exception too
 
 
-def test_sigterm_saves_a_checkpoint(tmp_path):
-    data = reverse_task(tmp_path / "data", n_train=64, n_test=8)
-    run = tmp_path / "run"
+def start_training(data: Path, run: Path, *extra: str) -> subprocess.Popen:
+    """A long `trm train` in a process of its own, returned once it has logged a step."""
     args = [
         sys.executable,
         "-m",
@@ -150,6 +151,7 @@ def test_sigterm_saves_a_checkpoint(tmp_path):
         "max_steps=100000",
         "log_every_steps=1",
         "checkpoint_every_steps=100000",
+        *extra,
         "--no-progress",
     ]
     proc = subprocess.Popen(
@@ -158,11 +160,19 @@ def test_sigterm_saves_a_checkpoint(tmp_path):
     deadline = time.time() + 60
     while not (run / "metrics.jsonl").exists() and time.time() < deadline:
         time.sleep(0.2)
+    return proc
+
+
+def test_sigterm_saves_a_checkpoint(tmp_path):
+    data = reverse_task(tmp_path / "data", n_train=64, n_test=8)
+    run = tmp_path / "run"
+    proc = start_training(data, run)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "resume with: trm train --resume" in err
     assert load_training_state(run)["step"] >= 1
+    assert not (run / "train.lock").exists()  # released on the way out
 
 
 def test_config_errors_are_one_line_exit_2(tmp_path, capsys):

@@ -1,23 +1,22 @@
-"""Plot a run's learning curve (token and exact accuracy against steps) from metrics.jsonl.
+"""Plot a run's learning curve (token and exact accuracy against steps) from its metrics log.
 
 python tools/learning_curve.py runs/sudoku-cpu checkpoints/sudoku-mlp-cpu/learning_curve.png
 """
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from trm.figures import pyplot, save_figure
+from trm.metrics_log import read_metrics
 
 
 def main(run_dir: str, png: str) -> None:
-    rows = [json.loads(line) for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines()]
-    fig, ax = plt.subplots(figsize=(7, 4))
+    rows = read_metrics(run_dir)
+    if not rows:
+        raise SystemExit(f"learning_curve: {run_dir} has no metrics log (not a run directory?)")
+    fig, ax = pyplot().subplots(figsize=(7, 4))
     for key, style in [
         ("train/accuracy", "C0-"),
         ("train/exact_accuracy", "C1-"),
@@ -35,7 +34,7 @@ def main(run_dir: str, png: str) -> None:
     ax.legend()
     ax.set_title(Path(run_dir).name)
     fig.tight_layout()
-    fig.savefig(png, dpi=110)
+    save_figure(fig, png, dpi=110)
     print(f"wrote {png}")
 
 

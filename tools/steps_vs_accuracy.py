@@ -21,17 +21,19 @@ import torch
 
 from trm.data import PuzzleDataset
 from trm.evaluate import evaluate
-from trm.inference.loading import load
-from trm.inference.solve import halting_for
+from trm.figures import pyplot, save_figure
+from trm.inference.halting import halting_for
+from trm.loading import load
 
 
 def measure(model, cfg, data_dir: str, max_steps: int, halt: str, args) -> dict:
     """One (dataset, max_steps, halt) point."""
     data = PuzzleDataset(data_dir, "test")
+    trained = model.cfg.max_supervision_steps
     if halt == "fixed":
-        halting = halting_for(cfg.kind, steps=max_steps)
+        halting = halting_for(cfg.kind, trained, steps=max_steps)
     else:
-        halting = halting_for(cfg.kind, max_steps=max_steps, halt=halt)
+        halting = halting_for(cfg.kind, trained, max_steps=max_steps, halt=halt)
     t0 = time.perf_counter()
     m = evaluate(model, data, args.batch_size, halting=halting, limit=args.limit, seed=0)
     seconds = time.perf_counter() - t0
@@ -61,12 +63,8 @@ def table(rows: list[dict]) -> str:
 
 
 def plot(rows: list[dict], path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax, bx) = plt.subplots(1, 2, figsize=(10, 4))
+    """Exact accuracy and puzzles/s against the step limit, one line per dataset and halting."""
+    fig, (ax, bx) = pyplot().subplots(1, 2, figsize=(10, 4))
     datas = list(dict.fromkeys(r["data"] for r in rows))
     halts = list(dict.fromkeys(r["halt"] for r in rows))
     styles = ["-", "--", ":", "-."]
@@ -85,9 +83,7 @@ def plot(rows: list[dict], path: Path, title: str) -> None:
     ax.legend(fontsize=7)
     fig.suptitle(title)
     fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    tmp.replace(path)
+    save_figure(fig, path, dpi=110)
 
 
 def main(argv: list[str] | None = None) -> None:

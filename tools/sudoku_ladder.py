@@ -19,15 +19,13 @@ report per dataset) and writes the ladder table as Markdown and JSON::
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
 from data_builders import sudoku as sudoku_builder
-from data_builders.sources import read_puzzle_csv
+from data_builders.sources import read_puzzle_csv, write_puzzle_csv
 from trm.puzzles import sudoku
 
 RUNGS = (17, 25, 30, 35, 40, 45, 50, 55)
@@ -39,18 +37,20 @@ HARD_LISTS = {
 
 
 def _write_csv(path: Path, name: str, questions: np.ndarray, answers: np.ndarray) -> None:
-    tmp = path.with_suffix(".csv.tmp")
-    with open(tmp, "w", newline="") as f:
-        out = csv.writer(f)
-        out.writerow(["source", "question", "answer", "rating"])
-        for q, a in zip(questions, answers):
-            out.writerow([name, sudoku.to_line(q), sudoku.to_line(a), 0])
-    os.replace(tmp, path)
+    """Puzzles as a ``source,question,answer,rating`` CSV (rating 0), written atomically."""
+    rows = ((name, sudoku.to_line(q), sudoku.to_line(a), 0) for q, a in zip(questions, answers))
+    write_puzzle_csv(path, rows)
 
 
 def _eval_dataset(csv_path: Path, out: Path, test_count: int | None = None) -> None:
+    """Build the evaluation dataset of one rung; a rerun replaces the tool's own dataset."""
     sudoku_builder.build(
-        out, str(csv_path), test_source=str(csv_path), test_count=test_count, progress=False
+        out,
+        str(csv_path),
+        test_source=str(csv_path),
+        test_count=test_count,
+        progress=False,
+        overwrite=True,
     )
 
 
@@ -58,18 +58,17 @@ def evaluate_ladder(args: argparse.Namespace) -> None:
     """``trm eval``'s report on every rung and hard list; a Markdown table and the JSON."""
     import torch
 
-    from trm.inference.loading import load
-    from trm.inference.report import evaluate_checkpoint
+    from trm.api import load
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    model, cfg = load(args.eval, device="cpu")
+    solver = load(args.eval, device="cpu")
     out = Path(args.out)
     rows = []
     for name in args.datasets or [f"g{g}" for g in RUNGS] + list(HARD_LISTS):
-        report = evaluate_checkpoint(
-            model, cfg, str(out / name), views=args.views, limit=args.limit,
-            max_steps=args.max_steps, halt=args.halt, batch_size=256,
+        report = solver.evaluate(
+            out / name, views=args.views, limit=args.limit, max_steps=args.max_steps,
+            halt=args.halt, batch_size=256,
         )  # fmt: skip
         report["name"] = name
         rows.append(report)

@@ -23,10 +23,14 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
 
-from trm.config import TrainConfig
+from trm.config import TrainConfig, check_recipe_options, resolve_config
 from trm.data import PuzzleDataset
+from trm.figures import pyplot, save_figure
 from trm.flops import run_training_flops
-from trm.train import check_recipe_options, fill_from_data, resolve_config, train
+from trm.metrics_log import read_metrics
+from trm.run_layout import CHECKPOINT
+from trm.train_data import fill_from_data
+from trm.training import train
 
 
 def run_config(recipe: str, overrides: list[str], data: str, seed: int, run_dir: Path, args):
@@ -50,20 +54,16 @@ def run_config(recipe: str, overrides: list[str], data: str, seed: int, run_dir:
 
 def evaluations(run_dir: Path) -> list[dict]:
     """The run's evaluation rows: step, training FLOPs, exact and token accuracy."""
-    rows = []
-    path = run_dir / "metrics.jsonl"
-    for line in path.read_text().splitlines() if path.is_file() else []:
-        m = json.loads(line)
-        if "eval/exact_accuracy" in m:
-            rows.append(
-                {
-                    "step": m["step"],
-                    "flops": m["eval/flops"],
-                    "exact": m["eval/exact_accuracy"],
-                    "token": m.get("eval/accuracy", 0.0),
-                }
-            )
-    return rows
+    return [
+        {
+            "step": m["step"],
+            "flops": m["eval/flops"],
+            "exact": m["eval/exact_accuracy"],
+            "token": m.get("eval/accuracy", 0.0),
+        }
+        for m in read_metrics(run_dir)
+        if "eval/exact_accuracy" in m
+    ]
 
 
 class Run(NamedTuple):
@@ -81,7 +81,7 @@ def _finished(run: Run) -> bool:
 
 def _train_call(run: Run, progress: bool) -> tuple[tuple, dict]:
     """``trm.train.train``'s arguments for one run: resume what an earlier call left."""
-    resume = str(run.run_dir) if (run.run_dir / "checkpoint.pt").is_file() else None
+    resume = str(run.run_dir) if (run.run_dir / CHECKPOINT).is_file() else None
     # no checkpoint yet: what a killed start left behind is replaced
     return (run.cfg, run.recipe, resume), {"progress": progress, "overwrite": resume is None}
 
@@ -160,12 +160,8 @@ def table(results: list[dict]) -> str:
 
 
 def plot(results: list[dict], path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    """Exact accuracy against training FLOPs, one line per run, coloured by recipe."""
+    fig, ax = pyplot().subplots(figsize=(6.4, 4.2))
     names = list(dict.fromkeys(r["recipe"] for r in results))
     for r in results:
         colour = f"C{names.index(r['recipe'])}"
@@ -179,9 +175,7 @@ def plot(results: list[dict], path: Path, title: str) -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=120)
-    tmp.replace(path)
+    save_figure(fig, path, dpi=120)
 
 
 def main(argv: list[str] | None = None) -> None:

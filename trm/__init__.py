@@ -2,13 +2,16 @@
 
 `x` is the embedded question, `y` the embedded current answer and `z` the latent reasoning
 state, as in the paper. The Python API (``trm.load``, ``trm.Solver``, ``trm.Halting``,
-``trm.build``, ``trm.train``) lives in ``trm.api``; see the README for an example.
+``trm.build``, ``trm.train``) lives in ``trm.api``; see the README for an example. Every bad
+argument raises ``trm.TrmError`` with one line.
 """
+
+from trm.errors import TrmError  # what every bad argument raises (torch-free)
 
 __version__ = "0.1.0"
 
 _API = ("Halting", "SolveResult", "Solver", "build", "load", "train")
-__all__ = [*_API, "__version__"]
+__all__ = [*_API, "TrmError", "__version__"]
 
 
 def __getattr__(name: str):

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from trm.data import Batch
+from trm.batch import Batch
 from trm.losses import answer_loss_weights, step_loss
 from trm.model import StepOutput, TinyRecursiveModel
 from trm.runtime import inference_runtime
@@ -221,10 +221,13 @@ class Halting:
     adaptive: bool = True
     is_done: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
 
-    @classmethod
-    def from_steps(cls, steps: int | None) -> Halting:
-        """The CLI's ``--steps``: None -> adaptive up to the model's maximum; N -> exactly N."""
-        return cls() if steps is None else cls(max_steps=steps, adaptive=False)
+    @property
+    def mode(self) -> str:
+        """``fixed`` (every step up to the limit), ``head``, ``rules`` or ``both``: what may
+        stop a slot before its limit (``is_done`` is the rules check where one is set)."""
+        if self.is_done is None:
+            return "head" if self.adaptive else "fixed"
+        return "both" if self.adaptive else "rules"
 
     def done(
         self, out: StepOutput, steps: torch.Tensor, limit: int, inputs: torch.Tensor

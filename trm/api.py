@@ -8,9 +8,9 @@
     print(result.verified, result.steps)
     print(solver.render(result.answer))
 
-The same options as ``trm solve`` (``views``, ``steps``, or a ``Halting`` for more control),
-structured results (``SolveResult``). ``trm.build`` and ``trm.train`` are what ``trm build``
-and ``trm train`` call.
+The same options as ``trm solve`` (``views``, ``steps``, ``max_steps``, ``halt``, or a
+``Halting``), structured results (``SolveResult``); ``trm solve`` is a client of this API.
+``trm.build`` and ``trm.train`` are what ``trm build`` and ``trm train`` call.
 """
 
 from __future__ import annotations
@@ -20,26 +20,42 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from data_builders import BUILDERS
 from trm.act import Halting
 from trm.config import TrainConfig
 from trm.errors import TrmError
 from trm.inference.arc import solve_arc_task
-from trm.inference.loading import load as load_model
-from trm.inference.report import evaluate_checkpoint
-from trm.inference.solve import DEFAULT_HALT, SolveResult, halting_for, solve_grids
+from trm.inference.eval_report import eval_report
+from trm.inference.halting import halting_for
+from trm.inference.solve import SolveResult, solve_grids
 from trm.inference.trace import Trace, trace_grid
+from trm.loading import load as load_model
 from trm.model import TinyRecursiveModel
-from trm.puzzles import KINDS
-from trm.train import train_from_config
+from trm.options import (
+    ARC_DEFAULT_VIEWS,
+    DEFAULT_HALT,
+    MAX_BATCH,
+    MAX_COUNT,
+    MAX_OPT_STEPS,
+    MAX_VIEWS,
+    check_int,
+)
+from trm.puzzles import KINDS, PuzzleError
 
 __all__ = ["Halting", "SolveResult", "Solver", "build", "load", "train"]
 
 
 @dataclass
 class Solver:
-    """A loaded model and its puzzle kind; ``solve`` takes puzzle text or grids."""
+    """A loaded model and its puzzle kind; ``solve`` takes puzzle text, grids or ARC tasks.
+
+    Stopping options, as ``trm solve``: ``steps`` N runs exactly N supervision steps; otherwise
+    up to ``max_steps`` (default twice the trained maximum, for kinds with rules), stopping a
+    puzzle early by ``halt``: ``head``, ``rules`` (its answer passes the rules) or ``both``. A
+    ``Halting`` passed as ``halting`` replaces all three.
+    """
 
     model: TinyRecursiveModel
     config: TrainConfig
@@ -48,11 +64,48 @@ class Solver:
     def kind(self) -> str:
         return self.config.kind
 
+    def halting(
+        self, *, steps: int | None = None, max_steps: int | None = None, halt: str = DEFAULT_HALT
+    ) -> Halting:
+        """The ``Halting`` of these options for this model (``trm.inference.halting``)."""
+        return halting_for(
+            self.kind,
+            self.model.cfg.max_supervision_steps,
+            steps=steps,
+            max_steps=max_steps,
+            halt=halt,
+        )
+
+    def _halting(self, halting: Halting | None, steps, max_steps, halt) -> Halting:
+        if halting is None:
+            return self.halting(steps=steps, max_steps=max_steps, halt=halt)
+        if not isinstance(halting, Halting):
+            raise TrmError(f"halting must be a trm.Halting, got {type(halting).__name__}")
+        if steps is not None or max_steps is not None or halt != DEFAULT_HALT:
+            raise TrmError("give halting= or steps/max_steps/halt, not both")
+        return halting
+
+    def puzzles(self, puzzles: list | tuple) -> list:
+        """``puzzles`` checked and parsed: text in the kind's format, grids, or ARC tasks."""
+        if not isinstance(puzzles, (list, tuple)):
+            got = type(puzzles).__name__
+            raise TrmError(f"puzzles must be a list of puzzles, got a {got} (wrap one in a list)")
+        module = KINDS[self.kind]
+        out = []
+        for i, p in enumerate(puzzles):
+            where = f"puzzle {i + 1}"
+            try:
+                out.append(module.parse(p) if isinstance(p, str) else module.check_grid(p, where))
+            except PuzzleError as e:
+                msg = str(e)
+                raise PuzzleError(msg if msg.startswith(where) else f"{where}: {msg}") from None
+        return out
+
     def solve(
         self,
-        puzzles: list,
+        puzzles: list | tuple,
         *,
-        views: int = 1,
+        views: int | None = None,
         steps: int | None = None,
         max_steps: int | None = None,
         halt: str = DEFAULT_HALT,
@@ -60,57 +113,108 @@ class Solver:
         batch_size: int = 256,
         seed: int = 0,
         adapt_steps: int = 100,
+        progress: bool = False,
     ) -> list[SolveResult]:
-        """Answers to ``puzzles`` (text in the kind's format, grids, or ARC tasks), in order.
-
-        As ``trm solve``: ``steps`` N runs exactly N supervision steps; otherwise up to
-        ``max_steps`` (default the trained maximum; more recurses longer than training),
-        stopping a puzzle early by ``halt``: ``head``, ``rules`` (its answer passes the rules) or
-        ``both``. A ``Halting`` overrides all three.
-        """
-        module = KINDS[self.kind]
-        items = [module.parse(p) if isinstance(p, str) else p for p in puzzles]
+        """Answers to ``puzzles`` (a list of text in the kind's format, grids, or ARC tasks), in
+        order; one per ARC test input. ``views``: symmetric views per puzzle, the answers mapped
+        back and checked (default 1; ARC votes over 8). ``progress``: a bar on a terminal."""
+        items = self.puzzles(puzzles)
+        halting = self._halting(halting, steps, max_steps, halt)
+        default_views = ARC_DEFAULT_VIEWS if self.kind == "arc" else 1
+        views = check_int("views", default_views if views is None else views, 1, MAX_VIEWS)
+        check_int("batch_size", batch_size, 1, MAX_BATCH)
+        check_int("seed", seed, 0, 2**63 - 1)
+        check_int("adapt_steps", adapt_steps, 0, MAX_OPT_STEPS)
+        if not items:
+            return []
         if self.kind == "arc":  # ARC items are tasks: several test inputs each, voted
-            views = views if views > 1 else 8
             return [
                 r
                 for task in items
                 for r in solve_arc_task(
                     self.model,
                     task,
+                    halting=halting,
                     data_path=self.config.data_path,
                     views=views,
-                    steps=steps,
-                    halting=halting,
                     batch_size=batch_size,
                     seed=seed,
                     adapt_steps=adapt_steps,
+                    progress=progress,
                 )
             ]
-        grids = [np.asarray(g) for g in items]
-        return solve_grids(
+        bar = tqdm(  # on stderr, only on a terminal
+            total=len(items) * views,
+            desc="solve",
+            unit="view",
+            disable=None if progress else True,
+            leave=False,
+        )
+        with bar:
+            return solve_grids(
+                self.model,
+                self.kind,
+                items,
+                halting=halting,
+                views=views,
+                batch_size=batch_size,
+                seed=seed,
+                progress=bar,
+            )
+
+    def trace(
+        self,
+        puzzle,
+        *,
+        steps: int | None = None,
+        max_steps: int | None = None,
+        halt: str = DEFAULT_HALT,
+        halting: Halting | None = None,
+        progress: bool = False,
+    ) -> Trace:
+        """The answer after every supervision step of one Sudoku or Maze puzzle; it stops
+        exactly as ``solve`` with one view would."""
+        [grid] = self.puzzles([puzzle])
+        halting = self._halting(halting, steps, max_steps, halt)
+        return trace_grid(self.model, self.kind, grid, halting=halting, progress=progress)
+
+    def evaluate(
+        self,
+        data_dir: str | os.PathLike,
+        *,
+        views: int = 1,
+        limit: int = 0,
+        steps: int | None = None,
+        max_steps: int | None = None,
+        halt: str = DEFAULT_HALT,
+        halting: Halting | None = None,
+        batch_size: int = 256,
+        seed: int = 0,
+        progress: bool = False,
+    ) -> dict:
+        """The ``trm eval`` report on a built dataset's test split."""
+        halting = self._halting(halting, steps, max_steps, halt)
+        return eval_report(
             self.model,
-            self.kind,
-            grids,
-            views=views,
-            halting=halting
-            or halting_for(self.kind, steps, max_steps, halt, self.model.cfg.max_supervision_steps),
-            batch_size=batch_size,
+            self.config,
+            str(data_dir),
+            halting=halting,
+            views=check_int("views", views, 1, MAX_VIEWS),
+            limit=check_int("limit", limit, 0, MAX_COUNT),
+            batch_size=check_int("batch_size", batch_size, 1, MAX_BATCH),
             seed=seed,
+            progress=progress,
         )
 
-    def trace(self, puzzle, *, steps: int | None = None) -> Trace:
-        """The answer after every supervision step of one Sudoku or Maze puzzle."""
-        grid = KINDS[self.kind].parse(puzzle) if isinstance(puzzle, str) else puzzle
-        return trace_grid(self.model, self.kind, grid, steps=steps)
-
-    def evaluate(self, data_dir: str | os.PathLike, **options) -> dict:
-        """The ``trm eval`` report on a built dataset's test split (``views``, ``limit``, ...)."""
-        return evaluate_checkpoint(self.model, self.config, str(data_dir), **options)
-
     def render(self, grid) -> str:
-        """A grid as the kind's text."""
-        return KINDS[self.kind].render(grid)
+        """A grid (a question or an answer) as the kind's text."""
+        a = np.asarray(grid) if not isinstance(grid, str) else None
+        if a is None or a.dtype.kind not in "iu" or a.ndim != 2:
+            raise TrmError(f"render takes a 2-D integer grid, got {type(grid).__name__}")
+        try:
+            return KINDS[self.kind].render(a)
+        except (IndexError, ValueError) as e:
+            raise TrmError(f"render: not a {self.kind} grid ({e})") from None
 
 
 def load(
@@ -123,6 +227,9 @@ def load(
     """A ``Solver`` from a shipped name (``sudoku``, ``maze-att-cpu``), a run or inference
     directory, an official state dict with its ``arch`` YAML, or a Hugging Face model repo id
     (``owner/name``, downloaded once into the hub cache)."""
+    _check_path("source", source)
+    if kind is not None and kind not in KINDS:
+        raise TrmError(f"unknown puzzle kind {kind!r}; choose one of {', '.join(KINDS)}")
     model, cfg = load_model(source, kind=kind, arch=arch, device=device)
     if not cfg.kind:
         raise TrmError(f"{source}: unknown puzzle kind; pass kind=")
@@ -131,9 +238,15 @@ def load(
 
 def build(kind: str, out: str | os.PathLike, *args, **options) -> dict:
     """Build a dataset like ``trm build KIND``: ``data_builders.<kind>.build(out, ...)``."""
-    if kind not in BUILDERS:
+    if not isinstance(kind, str) or kind not in BUILDERS:
         raise TrmError(f"unknown puzzle kind {kind!r}; choose one of {', '.join(BUILDERS)}")
+    _check_path("out", out)
     return BUILDERS[kind].build(out, *args, **options)
+
+
+def _check_path(name: str, value: object) -> None:
+    if not isinstance(value, (str, os.PathLike)) or not str(value):
+        raise TrmError(f"{name} must be a non-empty path, got {value!r}")
 
 
 def train(
@@ -147,6 +260,15 @@ def train(
 
     A run directory that already holds a run is refused unless ``resume`` (continue it) or
     ``overwrite`` (start afresh), as ``trm train``."""
+    _check_path("config", config)
+    for item in overrides:
+        if not isinstance(item, str) or "=" not in item:
+            raise TrmError(f"overrides are 'key=value' strings, got {item!r}")
+    if resume is not None:
+        _check_path("resume", resume)
+    # Deferred: solving does not need the training loop, so `trm.load` does not import it.
+    from trm.training import train_from_config
+
     return train_from_config(
         str(config),
         list(overrides),

@@ -14,15 +14,14 @@ import numpy as np
 import torch
 
 from trm.act import Halting, stream
+from trm.batch import Batch
 from trm.bench_cases import TRAIN_CASES
 from trm.config import TrainConfig
-from trm.data import Batch
 from trm.flops import training_flops
-from trm.inference.loading import load_for_kind
+from trm.loading import load_for_kind
 from trm.model import ModelConfig, TinyRecursiveModel
 from trm.puzzles import sudoku
 from trm.runtime import pick_device, setup_runtime
-from trm.train import init_state, train_step
 
 
 def _sync(device: torch.device) -> None:
@@ -47,6 +46,8 @@ def matmul_rate(device: torch.device, dtype: torch.dtype, n: int = 2048, reps: i
 
 def bench_train_case(name: str, device_name: str, batch: int, steps: int, compile_: bool) -> dict:
     """Time ``steps`` optimiser steps of one case after warm-up."""
+    from trm.training import init_state, train_step  # deferred: `bench solve` does not train
+
     kw, cpu_batch, cuda_batch = TRAIN_CASES[name]
     on_cuda = device_name == "cuda" or (device_name == "auto" and torch.cuda.is_available())
     batch = batch or (cuda_batch if on_cuda else cpu_batch)

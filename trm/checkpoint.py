@@ -8,64 +8,67 @@ interrupted save leaves the previous checkpoint intact.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
-import tempfile
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from omegaconf import DictConfig, OmegaConf
+from safetensors.torch import save
 
-from trm.config import TrainConfig, load_config, to_yaml
+from trm.config import TrainConfig, to_yaml
 from trm.errors import TrmError
 from trm.model import TinyRecursiveModel
-from trm.safe_io import check_writable_dir, default_mode, remove_stale_temps, temp_prefix
+from trm.run_layout import (
+    CHECKPOINT,
+    CONFIG,
+    INFERENCE,
+    KEPT,
+    LOCK,
+    METRICS,
+    RUN_FILES,
+    WEIGHTS,
+)
+from trm.safe_io import atomic_write, check_writable_dir, os_error, write_text_atomic
 
-CHECKPOINT = "checkpoint.pt"
-INFERENCE = "inference"
-WEIGHTS = "model.safetensors"
-CONFIG = "config.yaml"
-METRICS = "metrics.jsonl"
-WANDB_ID = "wandb_id.txt"  # the wandb run id, so that --resume continues the same wandb run
-
-
-def atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp_path)`` then rename the temporary file onto ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(path, "tmp")  # left by a process killed while writing
-    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path, "tmp"), dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, default_mode())  # mkstemp creates 0600; give the file normal permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+try:  # POSIX; elsewhere the lock file only records who trains
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+def prepare_run_dir(cfg: TrainConfig, config_path: str | None) -> Path:
+    """The run directory (default ``runs/<config stem>-<time>``), named into the config and
+    checked to be creatable and writable (reads only)."""
+    if not cfg.run_name:
+        stem = Path(config_path).stem if config_path else "run"
+        cfg.run_name = f"{stem}-{datetime.now():%Y%m%d-%H%M%S}"
+    if not cfg.run_dir:
+        cfg.run_dir = str(Path("runs") / cfg.run_name)
+    return check_writable_dir(cfg.run_dir, "run directory")
 
 
-RUN_FILES = (CONFIG, METRICS, CHECKPOINT, INFERENCE, WANDB_ID)  # what a run writes
+def check_new_run_dir(run_dir: Path, overwrite: bool) -> list[str]:
+    """Refuse a directory that holds a run (a checkpoint or a model), unless ``overwrite``;
+    returns the run files it holds, which the new run replaces (``clear_run_dir``).
 
-
-def check_new_run_dir(run_dir: Path, overwrite: bool) -> None:
-    """Refuse a directory that already holds a run, unless ``overwrite`` (then clear it later).
-
-    Reads only, so every rank can call it before any rank writes (they all agree).
+    What a run that never saved a checkpoint left (``config.yaml``, ``metrics.jsonl``) holds
+    nothing to continue, so a new run may replace it. Reads only.
     """
     check_writable_dir(run_dir, "run directory")
     held = [name for name in RUN_FILES if (run_dir / name).exists()]
-    if held and not overwrite:
+    if any(name in KEPT for name in held) and not overwrite:
         raise TrmError(
             f"{run_dir} already holds a run ({', '.join(held)}): continue it with "
             f"`trm train --resume {run_dir}`, pick another run_dir, or pass --overwrite"
         )
+    return held
 
 
 def clear_run_dir(run_dir: Path) -> None:
@@ -78,9 +81,76 @@ def clear_run_dir(run_dir: Path) -> None:
             path.unlink()
 
 
+@contextmanager
+def locked_run_dir(run_dir: Path) -> Iterator[Path]:
+    """Hold ``run_dir``'s lock for the ``with`` block, creating the directory if needed.
+
+    ``train.lock`` holds the owner's pid under an advisory ``flock``, which the kernel drops
+    when the owner dies: a lock left by a killed run is stale and simply taken over. A second
+    process is refused with one line naming the pid. On leaving, the lock is removed, and
+    directories created here are removed again when the run left nothing in them.
+    """
+    created = [d for d in (run_dir, *run_dir.parents) if not d.exists()]
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise os_error(e, run_dir, "create") from None
+    try:
+        fd = _acquire(run_dir / LOCK)
+        try:
+            yield run_dir
+        finally:
+            _release(run_dir / LOCK, fd)
+    finally:
+        for d in created:  # deepest first; rmdir refuses a directory that holds anything
+            try:
+                d.rmdir()
+            except OSError:
+                break
+
+
+def _acquire(path: Path) -> int:
+    """An open descriptor of ``path`` holding its exclusive lock, our pid written in it."""
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # held: BlockingIOError
+            pid = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise TrmError(
+                f"{path.parent}: another `trm train` (pid {pid}) is running in this run "
+                f"directory; wait for it to finish or stop it (lock {path})"
+            ) from None
+        if _same_file(path, fd):
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+            return fd
+        os.close(fd)  # the previous owner removed the file as we opened it: lock a new one
+
+
+def _release(path: Path, fd: int) -> None:
+    if _same_file(path, fd):
+        path.unlink()
+    os.close(fd)  # drops the flock
+
+
+def _same_file(path: Path, fd: int) -> bool:
+    try:
+        return os.stat(path).st_ino == os.fstat(fd).st_ino
+    except FileNotFoundError:
+        return False
+
+
 def save_training_state(run_dir: Path, state: dict[str, Any]) -> None:
     """Save the full resumable state (weights, EMA, optimisers, step, sampler, carry, RNG)."""
-    atomic_write(run_dir / CHECKPOINT, lambda tmp: torch.save(state, tmp))
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:  # through a file, a full disk is an OSError (ENOSPC)
+            torch.save(state, f)
+
+    atomic_write(run_dir / CHECKPOINT, write)
 
 
 def load_training_state(run_dir: Path) -> dict[str, Any]:
@@ -107,6 +177,55 @@ def load_training_state(run_dir: Path) -> dict[str, Any]:
     return state
 
 
+def resume_state(run_dir: Path) -> dict | None:
+    """The checkpoint to resume from; None when the run stopped before saving one (starting
+    it from step 0 is exactly what resuming it would be)."""
+    if not (run_dir / CHECKPOINT).exists() and not (run_dir / INFERENCE).exists():
+        return None
+    return load_training_state(run_dir)
+
+
+@contextmanager
+def full_disk_is_one_line(run_dir: Path) -> Iterator[None]:
+    """A full disk (metrics, checkpoint, weights) is one line naming the directory."""
+    try:
+        yield
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        raise os_error(e, e.filename or run_dir / METRICS) from None
+
+
+# What the trained weights depend on, so a resumed run must keep: the architecture, and the
+# shape of the data (filled in from the dataset).
+FROM_DATA = ("vocab_size", "seq_len", "num_puzzle_identifiers")
+ARCHITECTURE = ("dim", "num_heads", "expansion", "num_layers", "mixer", "pos_encoding")
+ARCHITECTURE += ("rope_theta", "puzzle_emb_dim", "puzzle_emb_len", *FROM_DATA)
+
+
+def check_resumable(state: dict[str, Any], cfg: TrainConfig, run_dir: Path) -> None:
+    """Refuse to resume ``state`` with a config (overrides, dataset) whose architecture or data
+    shape differs from the one it was trained with; one line naming the key and both values."""
+    try:
+        saved = OmegaConf.create(state.get("config") or "{}").get("model")
+    except Exception:
+        saved = None
+    if not isinstance(saved, DictConfig):
+        return  # a checkpoint without its config: only the weights' shapes are checked
+    for key in ARCHITECTURE:
+        if key in saved and saved[key] != getattr(cfg.model, key):
+            now, was = getattr(cfg.model, key), saved[key]
+            if key in FROM_DATA:
+                raise TrmError(
+                    f"{run_dir}: the dataset {cfg.data_path} has {key} {now}, but the run was "
+                    f"trained on data with {was}; resume with its own data or start a new run"
+                )
+            raise TrmError(
+                f"{run_dir}: cannot resume with model.{key}={now}: the run was trained with "
+                f"model.{key}={was} (start a new run to change the architecture)"
+            )
+
+
 def save_inference(
     out_dir: Path,
     model: TinyRecursiveModel,
@@ -118,45 +237,7 @@ def save_inference(
     for k, v in (weights or {}).items():
         state[k] = v.detach().cpu().contiguous()
     out_dir = Path(out_dir)
-    atomic_write(out_dir / WEIGHTS, lambda tmp: save_file(state, tmp, metadata={"format": "trm"}))
+    data = save(state, metadata={"format": "trm"})  # bytes written by Python: ENOSPC is OSError
+    atomic_write(out_dir / WEIGHTS, lambda tmp: Path(tmp).write_bytes(data))
     write_text_atomic(out_dir / CONFIG, to_yaml(cfg))
     return out_dir
-
-
-def resolve_inference_dir(path: str | os.PathLike) -> Path:
-    """An inference directory from a path to one, to a run directory, or to its weights file."""
-    p = Path(path)
-    if p.is_file() and p.name == WEIGHTS:
-        p = p.parent
-    if (p / INFERENCE / WEIGHTS).is_file():
-        p = p / INFERENCE
-    if not p.exists():
-        raise TrmError(f"{path}: no such checkpoint")
-    if not (p / WEIGHTS).is_file() or not (p / CONFIG).is_file():
-        raise TrmError(f"{path}: not a trm checkpoint (expected {WEIGHTS} and {CONFIG})")
-    return p
-
-
-def load_model(
-    path: str | os.PathLike, device: str | torch.device = "cpu"
-) -> tuple[TinyRecursiveModel, TrainConfig]:
-    """Load an inference directory (or a run directory) without pickle; eval mode."""
-    d = resolve_inference_dir(path)
-    cfg = load_config(d / CONFIG)
-    try:
-        state = load_file(str(d / WEIGHTS), device="cpu")
-    except (SafetensorError, OSError, ValueError) as e:
-        raise TrmError(
-            f"{d / WEIGHTS}: corrupted or unreadable weights ({str(e).splitlines()[0]})"
-        ) from None
-    model = TinyRecursiveModel(cfg.model)
-    missing = set(model.state_dict()) - set(state)
-    if missing:
-        raise TrmError(f"{d / WEIGHTS}: missing tensors {sorted(missing)[:3]}")
-    try:
-        model.load_state_dict(state, strict=False)
-    except RuntimeError as e:
-        raise TrmError(
-            f"{d / WEIGHTS}: weights do not match {d / CONFIG} ({str(e).splitlines()[-1].strip()})"
-        ) from None
-    return model.to(device).eval(), cfg

@@ -3,27 +3,57 @@
 A recipe YAML may compose parts with a ``defaults`` mapping, e.g.::
 
     defaults:
-      model: trm_mlp          # configs/model/trm_mlp.yaml, merged under `model`
-      task: sudoku_extreme    # configs/task/sudoku_extreme.yaml, merged at the top level
+      model: trm_mlp          # model/trm_mlp.yaml, merged under `model`
+      task: sudoku_extreme    # task/sudoku_extreme.yaml, merged at the top level
+
+A part is looked for next to the recipe first, then in the installed recipe folders
+(``trm.recipes.recipe_dirs``), so a copied recipe still finds the shipped parts.
 
 Order of precedence (last wins): dataclass defaults, task part, model part, the recipe's own
-keys, command-line overrides. Unknown keys and wrong types are errors. Values that come from
+keys, command-line overrides. Unknown keys, wrong types and values out of range are errors,
+all found by ``validate`` when the config is loaded, before any work. Values that come from
 the dataset (vocabulary, sequence length, number of puzzle identifiers) are filled in by code.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, get_type_hints
 
+import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from trm.errors import TrmError
-from trm.model import ModelConfig
-from trm.recipes import find_recipe
-from trm.schedules import check_curriculum, check_depth_schedule
+from trm.losses import LOSSES
+from trm.model import Choice, Mixer, ModelConfig, PosEncoding
+from trm.puzzles import KINDS
+from trm.recipes import find_recipe, recipe_dirs
+from trm.runtime import check_device
+from trm.schedules import check_depth_schedule
+
+# The allowed strings of the option fields (YAML keeps them as plain strings).
+LossType = Choice("LossType", [(name, name) for name in LOSSES])  # trm.losses.LOSSES
+CompileMode = Choice(
+    "CompileMode", [(m, m) for m in ("default", "reduce-overhead", "max-autotune")]
+)
+
+
+class CurriculumOrder(Choice):
+    """Which train puzzles a curriculum starts from (the kind's difficulty measure)."""
+
+    none = "none"  # the paper's uniform sampler
+    easy_first = "easy_first"
+    hard_first = "hard_first"
+
+
+class Logger(Choice):
+    """Where metrics go besides ``metrics.jsonl`` (always written)."""
+
+    jsonl = "jsonl"
+    wandb = "wandb"
 
 
 @dataclass
@@ -36,7 +66,7 @@ class TrainConfig:
     global_batch_size: int = 768  # B: examples per optimiser step, all ranks together
     epochs: int = 50000  # an epoch = one puzzle from every group
     eval_interval: int = 5000  # epochs between evaluations (also the sampler's pass length)
-    max_steps: int = 0  # stop after this many optimiser steps (0: from epochs, SPEC §7.3)
+    max_steps: int | None = None  # stop after this many optimiser steps (None: from epochs)
     lr: float = 1e-4
     lr_min_ratio: float = 1.0
     lr_warmup_steps: int = 2000
@@ -48,7 +78,7 @@ class TrainConfig:
     ema: bool = True
     ema_rate: float = 0.999
     halt_exploration_prob: float = 0.1  # a slot must first reach 2..N_sup steps this often
-    loss_type: str = "stablemax"  # stablemax | softmax
+    loss_type: LossType = LossType("stablemax")
     # Recipe options beyond the paper, all off by default (README "Faster recipes"):
     grad_clip: float = 0.0  # clip the global gradient norm to this (0: off)
     step_loss_decay: float = 1.0  # answer-loss weight at supervision step t: decay^(t-1)
@@ -57,7 +87,7 @@ class TrainConfig:
     # the next entry; after the last, the model's own (recursions, latent_steps)
     depth_schedule: list[list[float]] = field(default_factory=list)
     reset_optimizer_on_depth_change: bool = False  # fresh Adam moments when the depth grows
-    curriculum: str = "none"  # none | easy_first | hard_first (the kind's difficulty measure)
+    curriculum: CurriculumOrder = CurriculumOrder.none
     curriculum_start: float = 0.3  # fraction of the train puzzles in the pool at the start
     curriculum_until: float = 0.5  # fraction of the run after which the pool is all of them
     seed: int = 0
@@ -66,24 +96,41 @@ class TrainConfig:
     eval_every_steps: int = 0  # evaluate every N steps instead of every eval_interval epochs
     checkpoint_every_steps: int = 500  # a resumable checkpoint every N steps (and at each eval)
     log_every_steps: int = 20  # read metrics from the device, update the bar and the JSONL log
-    logger: str = "jsonl"  # jsonl | wandb (JSONL is always written)
+    logger: Logger = Logger.jsonl
     project: str = "trm"
     run_name: str = ""  # default: <config file stem>-<time>
     run_dir: str = ""  # default: runs/<run_name>
-    device: str = "auto"  # auto | cpu | cuda
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
     bf16: bool = True  # bf16 autocast on CUDA (CPU always runs float32)
     compile: bool = True  # torch.compile on CUDA
-    compile_mode: str = "default"  # default | reduce-overhead (CUDA graphs) | max-autotune
+    compile_mode: CompileMode = CompileMode("default")  # reduce-overhead: CUDA graphs
     threads: int = 0  # torch CPU threads (0: leave torch's default)
 
 
-def _load_yaml(path: Path) -> Any:
+# --- reading YAML ------------------------------------------------------------------------------
+
+
+def _yaml_problem(e: Exception) -> str:
+    """The one line of a YAML error that says what is wrong, and where."""
+    if isinstance(e, yaml.MarkedYAMLError) and e.problem:
+        mark = e.problem_mark
+        return (
+            f"{e.problem} at line {mark.line + 1}, column {mark.column + 1}" if mark else e.problem
+        )
+    return str(e).splitlines()[0] if str(e) else type(e).__name__
+
+
+def _load_mapping(path: Path) -> DictConfig:
+    """The YAML mapping in ``path`` (a list, a scalar or bad YAML is a one-line error)."""
     try:
-        return OmegaConf.load(path)
+        node = OmegaConf.load(path)
     except FileNotFoundError:
         raise TrmError(f"{path}: no such config file") from None
     except Exception as e:
-        raise TrmError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+        raise TrmError(f"{path}: not valid YAML ({_yaml_problem(e)})") from None
+    if not isinstance(node, DictConfig):
+        raise TrmError(f"{path}: a config must be a mapping of key: value, not a list")
+    return node
 
 
 # Training-only settings that configs written before issue 9 kept under `model:`. Old run
@@ -104,58 +151,207 @@ def migrate(node: Any) -> Any:
     return node
 
 
-def compose(path: str | Path) -> Any:
+def migrate_file(node: DictConfig) -> DictConfig:
+    """``migrate``, and ``max_steps: 0`` of older files read as null ("from epochs", what 0
+    meant then), so that their runs resume identically; a new ``max_steps=0`` is refused."""
+    if node.get("max_steps") == 0:
+        node["max_steps"] = None
+    return migrate(node)
+
+
+def find_part(recipe: Path, group: str, name: str) -> Path:
+    """``<group>/<name>.yaml`` beside the recipe, else in the installed recipe folders."""
+    tried: list[Path] = []
+    for root in (recipe.parent, *recipe_dirs()):
+        candidate = root / group / f"{name}.yaml"
+        if candidate.is_file():
+            return candidate
+        if candidate.resolve() not in [t.resolve() for t in tried]:
+            tried.append(candidate)
+    looked = ", ".join(str(t) for t in tried)
+    raise TrmError(f"{recipe}: defaults {group}: {name}: no such config file (looked in {looked})")
+
+
+def compose(path: str | Path) -> DictConfig:
     """The recipe at ``path`` with its ``defaults`` parts merged (an omegaconf DictConfig)."""
     path = Path(path)
-    recipe = _load_yaml(path)
+    recipe = _load_mapping(path)
     parts = recipe.pop("defaults", None) or {}
-    root = path.parent
-    merged = []
-    for group in ("task", "model"):
-        if group in parts:
-            part = _load_yaml(root / group / f"{parts[group]}.yaml")
-            merged.append(OmegaConf.create({"model": part}) if group == "model" else part)
+    if not isinstance(parts, (DictConfig, dict)):
+        raise TrmError(f"{path}: defaults must be a mapping (task: NAME, model: NAME)")
     unknown = set(parts) - {"task", "model"}
     if unknown:
         raise TrmError(f"{path}: unknown defaults group(s) {sorted(unknown)}; use task and model")
-    return migrate(OmegaConf.merge(*merged, recipe) if merged else recipe)
+    merged = []
+    for group in ("task", "model"):
+        if group in parts:
+            part = _load_mapping(find_part(path, group, str(parts[group])))
+            merged.append(OmegaConf.create({"model": part}) if group == "model" else part)
+    return migrate_file(OmegaConf.merge(*merged, recipe) if merged else recipe)
+
+
+def parse_override(item: str) -> DictConfig:
+    """One ``key=value`` override as a config node (bad YAML in the value is one line)."""
+    if "=" not in item:
+        raise TrmError(f"override {item!r} is not of the form key=value")
+    try:
+        return migrate(OmegaConf.from_dotlist([item]))
+    except yaml.YAMLError as e:
+        raise TrmError(f"override {item!r}: not a valid value ({_yaml_problem(e)})") from None
 
 
 def load_config(
     path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()
 ) -> TrainConfig:
     """Compose ``path`` (a YAML file or a recipe name, see ``trm.recipes``), apply ``key=value``
-    overrides and validate against ``TrainConfig``."""
-    schema = OmegaConf.structured(TrainConfig)
+    overrides and ``validate`` against ``TrainConfig``."""
     try:
-        layers = [schema]
+        layers = [OmegaConf.structured(TrainConfig)]
         if path is not None:
             layers.append(compose(find_recipe(path)))
-        for item in overrides:
-            if "=" not in item:
-                raise TrmError(f"override {item!r} is not of the form key=value")
-        layers.append(migrate(OmegaConf.from_dotlist(list(overrides))))
-        cfg = OmegaConf.merge(*layers)
-        return check_counts(OmegaConf.to_object(cfg), path)
+        layers += [parse_override(item) for item in overrides]
+        cfg = OmegaConf.to_object(OmegaConf.merge(*layers))
     except OmegaConfBaseException as e:
         msg = str(e).splitlines()[0]
         key = getattr(e, "full_key", None)
         where = f" (key {key})" if key else ""
-        raise TrmError(f"{path or 'config'}: {msg}{where}") from None
+        raise TrmError(f"{path}: {msg}{where}" if path else f"{msg}{where}") from None
+    return validate(cfg, path)
 
 
-POSITIVE = ("global_batch_size", "epochs", "eval_interval", "checkpoint_every_steps")
-POSITIVE += ("log_every_steps",)  # loop lengths and divisors: 0 would divide by zero
-NON_NEGATIVE = ("max_steps", "lr_warmup_steps", "eval_limit", "eval_batch_size")
-NON_NEGATIVE += ("eval_every_steps", "threads")  # 0 means "the default"
+# --- validation --------------------------------------------------------------------------------
+
+# Allowed values, in interval notation; ``model.`` keys are fields of ``ModelConfig``.
+RANGES = {
+    # loop lengths and divisors: 0 would divide by zero or loop forever
+    "global_batch_size": "[1, inf)",
+    "epochs": "[1, inf)",
+    "eval_interval": "[1, inf)",
+    "checkpoint_every_steps": "[1, inf)",
+    "log_every_steps": "[1, inf)",
+    "max_steps": "[1, inf)",  # or null: from epochs
+    # 0 means "the default"
+    "lr_warmup_steps": "[0, inf)",
+    "eval_limit": "[0, inf)",
+    "eval_batch_size": "[0, inf)",
+    "eval_every_steps": "[0, inf)",
+    "threads": "[0, inf)",
+    # optimiser and recipe options
+    "lr": "(0, inf)",
+    "lr_min_ratio": "[0, 1]",
+    "beta1": "[0, 1)",
+    "beta2": "[0, 1)",
+    "weight_decay": "[0, inf)",
+    "puzzle_emb_lr": "[0, inf)",
+    "puzzle_emb_weight_decay": "[0, inf)",
+    "ema_rate": "[0, 1)",
+    "halt_exploration_prob": "[0, 1]",
+    "grad_clip": "[0, inf)",
+    "step_loss_decay": "(0, inf)",
+    "curriculum_start": "(0, 1]",
+    "curriculum_until": "[0, 1]",
+    # the architecture
+    "model.dim": "[1, inf)",
+    "model.num_heads": "[1, inf)",
+    "model.expansion": "(0, inf)",
+    "model.num_layers": "[1, inf)",
+    "model.recursions": "[1, inf)",
+    "model.latent_steps": "[1, inf)",
+    "model.rope_theta": "(0, inf)",
+    "model.norm_eps": "(0, inf)",
+    "model.puzzle_emb_dim": "[0, inf)",
+    "model.puzzle_emb_len": "[0, inf)",
+    "model.max_supervision_steps": "[1, inf)",
+    "model.vocab_size": "[0, inf)",  # 0: from data
+    "model.seq_len": "[0, inf)",
+    "model.num_puzzle_identifiers": "[1, inf)",
+}
 
 
-def check_counts(cfg: TrainConfig, path: str | Path | None = None) -> TrainConfig:
-    """Refuse counts that would divide by zero or loop backwards (one line naming the key)."""
-    for key in POSITIVE + NON_NEGATIVE:
-        value, low = getattr(cfg, key), 1 if key in POSITIVE else 0
-        if value < low:
-            raise TrmError(f"{path or 'config'}: {key} must be at least {low}, got {value}")
+NULL_MEANS = {"max_steps": "from epochs"}  # what null means for the fields that may be null
+
+
+def _in_range(value: float, interval: str) -> bool:
+    """Whether ``value`` lies in ``interval`` (``"[0, 1)"``, ``"(0, inf)"``); NaN never does."""
+    lo, hi = (float(v) for v in interval[1:-1].split(","))
+    above = value >= lo if interval[0] == "[" else value > lo
+    below = value <= hi if interval[-1] == "]" else value < hi
+    return above and below
+
+
+def _describe(interval: str) -> str:
+    """``"[1, inf)"`` -> ``"at least 1"``, ``"(0, inf)"`` -> ``"greater than 0"``."""
+    lo = interval[1:-1].split(",")[0]
+    if interval.endswith("inf)"):
+        return f"at least {lo}" if interval[0] == "[" else f"greater than {lo}"
+    return f"in {interval}"
+
+
+def _value(cfg: TrainConfig, key: str) -> Any:
+    obj = cfg
+    for part in key.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def check_choices(obj: Any, prefix: str = "") -> None:
+    """Every ``Choice`` field of a dataclass holds one of its strings (configs built in Python
+    skip omegaconf's check)."""
+    for name, kind in get_type_hints(type(obj)).items():
+        value = getattr(obj, name)
+        if isinstance(kind, type) and issubclass(kind, Enum):
+            allowed = [m.value for m in kind]
+            if value not in allowed:
+                raise TrmError(f"{prefix}{name} must be one of {', '.join(allowed)}, got {value!r}")
+        elif isinstance(value, ModelConfig):
+            check_choices(value, f"{prefix}{name}.")
+
+
+def check_model(m: ModelConfig) -> None:
+    """Shapes the network can be built with (ranges are in ``RANGES``)."""
+    if m.mixer == Mixer.attention and m.dim % m.num_heads:
+        raise TrmError(
+            f"model.dim ({m.dim}) must be divisible by model.num_heads ({m.num_heads}) "
+            "with mixer=attention"
+        )
+    if m.mixer == Mixer.attention and m.pos_encoding == PosEncoding.rope:
+        if (m.dim // m.num_heads) % 2:
+            raise TrmError(
+                f"model.dim / model.num_heads ({m.dim // m.num_heads}) must be even with "
+                "pos_encoding=rope"
+            )
+    if m.puzzle_emb_dim > m.prefix_len * m.dim:
+        raise TrmError(
+            f"model.puzzle_emb_dim ({m.puzzle_emb_dim}) must fit in model.puzzle_emb_len x "
+            f"model.dim ({m.prefix_len} x {m.dim})"
+        )
+
+
+def check_recipe_options(cfg: TrainConfig) -> None:
+    """One-line errors for recipe options out of range (README "Faster recipes")."""
+    check_depth_schedule(cfg.depth_schedule)
+    for key in ("grad_clip", "step_loss_decay", "curriculum_start", "curriculum_until"):
+        if not _in_range(getattr(cfg, key), RANGES[key]):
+            raise TrmError(f"{key} must be {_describe(RANGES[key])}, got {getattr(cfg, key)}")
+
+
+def validate(cfg: TrainConfig, path: str | Path | None = None) -> TrainConfig:
+    """Every check a config can get before the dataset is read; one line naming the key and
+    what is allowed (prefixed with ``path``). Returns ``cfg``."""
+    try:
+        check_choices(cfg)
+        for key, interval in RANGES.items():
+            value = _value(cfg, key)
+            if value is not None and not _in_range(value, interval):
+                null = f" (or null: {NULL_MEANS[key]})" if key in NULL_MEANS else ""
+                raise TrmError(f"{key} must be {_describe(interval)}{null}, got {value}")
+        if cfg.kind and cfg.kind not in KINDS:
+            raise TrmError(f"kind must be one of {', '.join(KINDS)} or empty, got {cfg.kind!r}")
+        check_device(cfg.device)
+        check_model(cfg.model)
+        check_recipe_options(cfg)
+    except TrmError as e:
+        raise TrmError(f"{path}: {e}" if path else str(e)) from None
     return cfg
 
 
@@ -164,12 +360,20 @@ def to_yaml(cfg: TrainConfig) -> str:
     return OmegaConf.to_yaml(OmegaConf.structured(cfg))
 
 
-def check_recipe_options(cfg: TrainConfig) -> None:
-    """One-line errors for recipe options out of range (README "Faster recipes")."""
-    check_depth_schedule(cfg.depth_schedule)
-    check_curriculum(cfg.curriculum, cfg.curriculum_start, cfg.curriculum_until)
-    if cfg.grad_clip < 0 or not cfg.step_loss_decay > 0:
-        raise TrmError("grad_clip must be >= 0 and step_loss_decay > 0")
+def changes(before: TrainConfig, after: TrainConfig) -> list[str]:
+    """``key=value`` for every value of ``after`` that differs from ``before`` (dotted keys)."""
+    flat = [_flatten(OmegaConf.to_container(OmegaConf.structured(c))) for c in (before, after)]
+    return [f"{k}={v}" for k, v in flat[1].items() if flat[0].get(k) != v]
+
+
+def _flatten(node: dict, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in node.items():
+        out.update(_flatten(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
+# --- the config of `trm train` -----------------------------------------------------------------
 
 
 def resolve_config(

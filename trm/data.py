@@ -6,6 +6,10 @@ epoch, all its examples in random order, epochs concatenated into passes of
 [r*b, (r+1)*b) of the global batch) with two deliberate differences: every random choice comes
 from generators seeded by (seed, pass, batch), so all ranks agree (official bug B9) and the
 position (pass, batch) is all that is needed to resume exactly.
+
+A split is checked when it is loaded: ``dataset.json`` against its arrays (row length, token
+ids below the vocabulary, puzzle and group offsets within the arrays), one line naming the
+file. A run reads its splits with ``load_data``, which fills the config from them.
 """
 
 from __future__ import annotations
@@ -18,34 +22,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from trm.batch import IGNORE_LABEL, Batch
 from trm.errors import TrmError
 from trm.safe_io import read_json
 from trm.schedules import pool_fraction
 
-IGNORE_LABEL = -100
 FIELDS = ("inputs", "labels", "puzzle_identifiers", "puzzle_indices", "group_indices")
-
-
-@dataclass
-class Batch:
-    """A collated batch: int32 tensors; labels use -100 for ignored cells."""
-
-    inputs: torch.Tensor  # (b, L)
-    labels: torch.Tensor  # (b, L)
-    puzzle_identifiers: torch.Tensor  # (b,)
-
-    def to(self, device, non_blocking: bool = False) -> Batch:
-        return Batch(
-            *(
-                t.to(device, non_blocking=non_blocking)
-                for t in (self.inputs, self.labels, self.puzzle_identifiers)
-            )
-        )
-
-    def pin_memory(self) -> Batch:
-        return Batch(
-            self.inputs.pin_memory(), self.labels.pin_memory(), self.puzzle_identifiers.pin_memory()
-        )
 
 
 class PuzzleDataset:
@@ -59,11 +41,10 @@ class PuzzleDataset:
                 f"{d}: not a trm dataset split (no dataset.json); build one with `trm build`"
             )
         self.root, self.split = Path(root), split
-        self.metadata = read_json(meta_path)
+        self.metadata = check_metadata(read_json(meta_path), meta_path)
         set_name = self.metadata.get("sets", ["all"])[0]
-        arrays = {}
-        for f in FIELDS:
-            path = d / f"{set_name}__{f}.npy"
+        arrays, paths = {}, {f: d / f"{set_name}__{f}.npy" for f in FIELDS}
+        for f, path in paths.items():
             if not path.is_file():
                 raise TrmError(f"{path}: missing dataset array")
             mode = "r" if f in ("inputs", "labels") else None
@@ -71,6 +52,7 @@ class PuzzleDataset:
                 arrays[f] = np.load(path, mmap_mode=mode, allow_pickle=False)
             except (ValueError, OSError) as e:
                 raise TrmError(f"{path}: not a readable dataset array ({e})") from None
+        check_arrays(arrays, paths, self.metadata, meta_path)
         self.inputs, self.labels = arrays["inputs"], arrays["labels"]
         self.puzzle_identifiers = arrays["puzzle_identifiers"].astype(np.int32)
         self.puzzle_indices = arrays["puzzle_indices"].astype(np.int64)
@@ -101,6 +83,74 @@ class PuzzleDataset:
     def puzzle_of_rows(self, rows: np.ndarray) -> np.ndarray:
         """The puzzle index of each example row."""
         return np.searchsorted(self.puzzle_indices, rows, side="right") - 1
+
+
+# dataset.json keys the loader and the trainer read, with their smallest allowed value
+METADATA = {"vocab_size": 1, "seq_len": 1, "num_puzzle_identifiers": 1, "total_groups": 0}
+
+
+def check_metadata(meta, path: Path) -> dict:
+    """``meta`` when it is a dataset.json the loader can use, else a one-line error."""
+    if not isinstance(meta, dict):
+        raise TrmError(f"{path}: not a dataset description (expected a JSON object)")
+    for key, low in METADATA.items():
+        value = meta.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise TrmError(f"{path}: {key} must be an integer of at least {low}, got {value!r}")
+    mean = meta.get("mean_puzzle_examples")
+    if isinstance(mean, bool) or not isinstance(mean, (int, float)) or not mean >= 0:
+        raise TrmError(f"{path}: mean_puzzle_examples must be a number >= 0, got {mean!r}")
+    return meta
+
+
+def check_arrays(arrays: dict, paths: dict, meta: dict, meta_path: Path) -> None:
+    """One-line errors (naming the file) for arrays that disagree with ``dataset.json`` or with
+    each other: row length, token ids, and the puzzle and group index ranges."""
+    inputs, labels = arrays["inputs"], arrays["labels"]
+    for f, a in arrays.items():
+        ndim = 2 if f in ("inputs", "labels") else 1
+        if not np.issubdtype(a.dtype, np.integer) or a.ndim != ndim:
+            raise TrmError(
+                f"{paths[f]}: expected a {ndim}-D integer array, got {a.ndim}-D {a.dtype}"
+            )
+    if labels.shape != inputs.shape:
+        raise TrmError(
+            f"{paths['labels']}: shape {labels.shape} differs from inputs {inputs.shape}"
+        )
+    if inputs.shape[1] != meta["seq_len"]:
+        raise TrmError(
+            f"{meta_path}: seq_len is {meta['seq_len']} but {paths['inputs'].name} holds rows of "
+            f"{inputs.shape[1]} tokens"
+        )
+    vocab, ignore = meta["vocab_size"], meta.get("ignore_label_id", 0)
+    for f, a in (("inputs", inputs), ("labels", labels)):
+        low, high = (int(a.min()), int(a.max())) if a.size else (0, 0)
+        if high >= vocab or (low < 0 and low != ignore):
+            raise TrmError(
+                f"{paths[f]}: token id {high if high >= vocab else low} is outside the "
+                f"vocabulary 0..{vocab - 1} of {meta_path}"
+            )
+    puzzles = len(arrays["puzzle_identifiers"])
+    _check_offsets(arrays["puzzle_indices"], len(inputs), "examples", paths["puzzle_indices"])
+    _check_offsets(arrays["group_indices"], puzzles, "puzzles", paths["group_indices"])
+    if len(arrays["puzzle_indices"]) != puzzles + 1:
+        raise TrmError(
+            f"{paths['puzzle_indices']}: {len(arrays['puzzle_indices'])} offsets for "
+            f"{puzzles} puzzle identifiers (expected {puzzles + 1})"
+        )
+    ids, n_ids = arrays["puzzle_identifiers"], meta["num_puzzle_identifiers"]
+    if ids.size and (ids.min() < 0 or ids.max() >= n_ids):
+        raise TrmError(
+            f"{paths['puzzle_identifiers']}: identifiers must lie in 0..{n_ids - 1} "
+            f"(num_puzzle_identifiers of {meta_path})"
+        )
+
+
+def _check_offsets(offsets: np.ndarray, total: int, what: str, path: Path) -> None:
+    """CSR offsets must rise from 0 to ``total`` (the number of ``what``)."""
+    if len(offsets) == 0 or offsets[0] != 0 or offsets[-1] != total or (np.diff(offsets) < 0).any():
+        ends = f"{offsets[0]}..{offsets[-1]}" if len(offsets) else "empty"
+        raise TrmError(f"{path}: offsets must rise from 0 to the {total} {what}, got {ends}")
 
 
 @dataclass

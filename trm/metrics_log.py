@@ -4,15 +4,17 @@ device-side sums (with the NaN flag of the loss) kept between log steps."""
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
 import torch
 
-from trm.checkpoint import CHECKPOINT, METRICS, WANDB_ID, write_text_atomic
 from trm.config import TrainConfig
 from trm.errors import TrmError
+from trm.run_layout import CHECKPOINT, METRICS, WANDB_ID
 from trm.runtime import Runtime, any_rank
+from trm.safe_io import read_text, write_text_atomic
 
 
 class MetricsLog:
@@ -45,6 +47,26 @@ def _step(line: str) -> float:
         return json.loads(line)["step"]
     except (json.JSONDecodeError, KeyError, TypeError):
         return float("inf")
+
+
+def read_metrics(run_dir: str | os.PathLike) -> list[dict]:
+    """The rows of a run's JSONL metrics log, oldest first; ``[]`` when it has none yet.
+
+    A last line torn by a kill during its append (the one ``MetricsLog`` drops on resume) is
+    left out; a bad line anywhere else is a damaged log, a ``TrmError`` naming it.
+    """
+    path = Path(run_dir) / METRICS
+    if not path.is_file():
+        return []
+    lines = read_text(path).splitlines()
+    if lines and _step(lines[-1]) == float("inf"):
+        lines.pop()
+    rows = []
+    for number, line in enumerate(lines, 1):
+        if _step(line) == float("inf"):
+            raise TrmError(f"{path}:{number}: not a metrics row (a JSON object with a step)")
+        rows.append(json.loads(line))
+    return rows
 
 
 def _start_wandb(cfg: TrainConfig, run_dir: Path, resuming: bool):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from enum import Enum
 
 import torch
 import torch.nn.functional as F
@@ -19,6 +20,34 @@ from torch import nn
 
 # Std of a unit normal truncated to [-2, 2] is 1/1.1368472: scale up so the result has `std`.
 _TRUNC_SCALE = 1.1368472
+
+
+class Choice(str, Enum):
+    """One of a config field's allowed strings: plain text in YAML, ``==`` to a ``str`` in code.
+
+    (``enum.StrEnum`` without needing Python 3.11.)
+    """
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
+
+
+class Mixer(Choice):
+    """How a block mixes positions: self-attention, or an MLP over positions ("mlp_t")."""
+
+    attention = "attention"
+    mlp = "mlp"
+
+
+class PosEncoding(Choice):
+    """Position information: rotary, a learned table, or none (an MLP mixer learns positions)."""
+
+    rope = "rope"
+    learned = "learned"
+    none = "none"
 
 
 @dataclass
@@ -31,8 +60,8 @@ class ModelConfig:
     num_layers: int = 2  # blocks per network call
     recursions: int = 3  # T
     latent_steps: int = 6  # n
-    mixer: str = "attention"  # attention | mlp (token-mixing MLP, "mlp_t")
-    pos_encoding: str = "rope"  # rope | learned | none
+    mixer: Mixer = Mixer.attention
+    pos_encoding: PosEncoding = PosEncoding.rope
     rope_theta: float = 10000.0
     norm_eps: float = 1e-5
     puzzle_emb_dim: int = 512  # 0 disables puzzle embeddings

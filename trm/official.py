@@ -10,15 +10,12 @@ puzzle kind), as our own loader fills them from the dataset.
 from __future__ import annotations
 
 import math
-import os
 import re
 
 import torch
-from omegaconf import OmegaConf
 
-from trm.config import TrainConfig
 from trm.errors import TrmError
-from trm.model import ModelConfig, TinyRecursiveModel
+from trm.model import ModelConfig
 from trm.puzzles import KINDS, kind_of_vocab
 
 PREFIXES = ("_orig_mod.", "model.", "inner.")
@@ -152,44 +149,3 @@ def convert_state_dict(
     else:
         raise TrmError("official checkpoint: the sequence length is unknown; name the puzzle kind")
     return ours
-
-
-def load_official(
-    path: str | os.PathLike, arch_yaml: str | os.PathLike, kind: str = ""
-) -> tuple[TinyRecursiveModel, TrainConfig]:
-    """A model (eval mode, CPU) from an official state dict and its arch YAML."""
-    try:
-        arch = OmegaConf.to_container(OmegaConf.load(arch_yaml), resolve=True)
-        if isinstance(arch, dict) and isinstance(arch.get("arch"), dict):
-            arch = arch["arch"]  # the official full config (all_config.yaml) holds it under arch
-    except FileNotFoundError:
-        raise TrmError(f"{arch_yaml}: no such config file") from None
-    except Exception as e:
-        raise TrmError(f"{arch_yaml}: not a valid arch YAML ({str(e).splitlines()[0]})") from None
-    if not os.path.isfile(path):
-        raise TrmError(f"{path}: no such checkpoint file")
-    try:
-        theirs = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise TrmError(f"{path}: corrupted or unreadable checkpoint ({type(e).__name__})") from None
-    if isinstance(theirs, dict) and "model" in theirs and isinstance(theirs["model"], dict):
-        theirs = theirs["model"]
-    if not isinstance(theirs, dict):
-        raise TrmError(f"{path}: not a state dict")
-    cfg = arch_to_model_config(arch)
-    state = convert_state_dict(theirs, cfg, kind)
-    model = TinyRecursiveModel(cfg)
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    if missing:
-        raise TrmError(f"{path}: missing tensors for {missing[:3]} (does {arch_yaml} match?)")
-    for name, value in state.items():
-        if name not in expected:
-            raise TrmError(f"{path}: tensor {name!r} does not fit the architecture of {arch_yaml}")
-        if tuple(expected[name].shape) != tuple(value.shape):
-            raise TrmError(
-                f"{path}: {name} has shape {tuple(value.shape)}, {arch_yaml} implies "
-                f"{tuple(expected[name].shape)}"
-            )
-    model.load_state_dict(state)
-    return model.eval(), TrainConfig(kind=kind, model=cfg)

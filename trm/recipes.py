@@ -9,20 +9,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import trm
 from trm.errors import TrmError
+from trm.resources import resource_dirs
 
 
 def recipe_dirs() -> list[Path]:
     """A clone's ``configs/`` (next to the ``trm`` package), then the installed ``trm_configs``."""
-    dirs = [Path(trm.__file__).resolve().parents[1] / "configs"]
-    try:
-        import trm_configs  # the installed data package; absent in a clone that was not installed
-
-        dirs += [Path(p) for p in trm_configs.__path__]
-    except ImportError:
-        pass
-    return [d for d in dirs if d.is_dir()]
+    return resource_dirs("configs")
 
 
 def list_recipes() -> list[str]:

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import ctypes
 import os
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import partial
+from typing import TypeVar
 
 import torch
 import torch.distributed as dist
 
 from trm.errors import TrmError
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -55,12 +59,21 @@ def keep_freed_memory() -> None:
         pass
 
 
+DEVICES = ("auto", "cpu", "cuda")  # and cuda:N, cpu:N
+
+
+def check_device(device: str) -> str:
+    """``device`` when it names a device trm runs on (whether it is present is not asked)."""
+    name, _, index = device.partition(":")
+    if name not in DEVICES or (index and (name == "auto" or not index.isdigit())):
+        raise TrmError(f"device must be {', '.join(DEVICES)} or cuda:N, got {device!r}")
+    return device
+
+
 def pick_device(device: str = "auto") -> torch.device:
     """``auto`` -> cuda when available, else cpu; ``cpu``, ``cuda`` or ``cuda:N`` as given."""
-    if device == "auto":
+    if check_device(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.split(":")[0] not in ("cpu", "cuda"):
-        raise TrmError(f"device must be auto, cpu or cuda, got {device!r}")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise TrmError(f"device={device} but no CUDA device is available")
     return torch.device(device)
@@ -125,3 +138,18 @@ def all_reduce_sums(sums: dict[str, torch.Tensor], rt: Runtime) -> dict[str, flo
     if rt.world_size > 1:
         torch.distributed.all_reduce(vec)
     return dict(zip(keys, vec.tolist()))
+
+
+def on_main(rt: Runtime, fn: Callable[[], T]) -> T | None:
+    """``fn()`` on rank 0 only (its result there, None elsewhere); a ``TrmError`` it raises is
+    raised on every rank, so that no rank waits for a rank that gave up (a collective)."""
+    result, error = None, None
+    if rt.is_main:
+        try:
+            result = fn()
+        except TrmError as e:
+            error = str(e)
+    error = gather_objects([error], rt)[0]
+    if error is not None:
+        raise TrmError(error)
+    return result

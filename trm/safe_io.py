@@ -7,10 +7,13 @@ directory, ``--trace-png``, ``--plot``) goes through here, so a bad path fails w
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
 import shutil
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +21,11 @@ from trm.errors import TrmError
 
 
 def read_text(path: str | os.PathLike, error: type[TrmError] = TrmError) -> str:
-    """The UTF-8 text of ``path``; a missing, unreadable or non-UTF-8 file raises ``error``."""
+    """The UTF-8 text of ``path`` (without a leading BOM); a missing, unreadable or non-UTF-8
+    file raises ``error``."""
     p = Path(path)
     try:
-        return p.read_text(encoding="utf-8")
+        return p.read_text(encoding="utf-8-sig")  # a leading BOM (Windows editors) is dropped
     except UnicodeDecodeError as e:
         raise error(
             f"{p}: not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start})"
@@ -58,6 +62,11 @@ def check_writable_dir(path: str | os.PathLike, what: str = "output directory") 
         raise TrmError(f"{p}: cannot create {what} ({probe} is not a directory)")
     if not os.access(probe, os.W_OK | os.X_OK):
         raise TrmError(f"{p}: cannot write {what} ({probe} is not writable)")
+    if probe != p:  # something must be created under probe: try it (/proc says W_OK and refuses)
+        try:
+            os.rmdir(tempfile.mkdtemp(prefix=temp_prefix(p, "probe"), dir=probe))
+        except OSError as e:
+            raise TrmError(f"{p}: cannot create {what} in {probe} ({e.strerror})") from None
     return p
 
 
@@ -119,3 +128,45 @@ def remove_stale_temps(target: str | os.PathLike, tag: str) -> list[Path]:
             entry.unlink(missing_ok=True)
         removed.append(entry)
     return removed
+
+
+def os_error(e: OSError, path: str | os.PathLike, doing: str = "write") -> TrmError:
+    """One line for an ``OSError`` met while writing ``path``: a full disk says so by name."""
+    if e.errno == errno.ENOSPC:
+        return TrmError(f"no space left on {Path(path).parent}: cannot {doing} {path}")
+    if e.errno == errno.EDQUOT:
+        return TrmError(f"disk quota exceeded on {Path(path).parent}: cannot {doing} {path}")
+    return TrmError(f"{path}: cannot {doing} ({e.strerror or e})")
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[str], Any]) -> None:
+    """Call ``write(tmp_path)`` then rename the temporary file onto ``path``.
+
+    An interrupted or failed write leaves the previous ``path`` intact and no temporary; a full
+    disk is one line (``TrmError``) naming the directory.
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise os_error(e, path, "create the directory of") from None
+    remove_stale_temps(path, "tmp")  # left by a process killed while writing
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path, "tmp"), dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.chmod(tmp, default_mode())  # mkstemp creates 0600; give the file normal permissions
+        os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise os_error(e, path) from None
+        raise
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))

@@ -11,8 +11,6 @@ import math
 
 from trm.errors import TrmError
 
-CURRICULA = ("none", "easy_first", "hard_first")
-
 
 def check_depth_schedule(schedule: list[list[float]]) -> None:
     """Raise a one-line error unless entries are [until_fraction, T, n] with rising fractions."""
@@ -59,10 +57,3 @@ def pool_fraction(progress: float, start: float, until: float) -> float:
     if until <= 0:
         return 1.0
     return min(1.0, start + (1.0 - start) * progress / until)
-
-
-def check_curriculum(name: str, start: float, until: float) -> None:
-    if name not in CURRICULA:
-        raise TrmError(f"curriculum must be one of {', '.join(CURRICULA)}, got {name!r}")
-    if not 0 < start <= 1 or not 0 <= until <= 1:
-        raise TrmError("curriculum_start must be in (0, 1] and curriculum_until in [0, 1]")

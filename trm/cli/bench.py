@@ -6,7 +6,8 @@ import argparse
 import json
 
 from trm.bench_cases import CPU_DEFAULT, TRAIN_CASES
-from trm.limits import MAX_BATCH, MAX_COUNT, MAX_OPT_STEPS, bounded
+from trm.cli.options import bounded
+from trm.options import MAX_BATCH, MAX_COUNT, MAX_OPT_STEPS
 from trm.puzzles import KINDS
 
 
@@ -22,12 +23,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("what", choices=["train", "solve", "build"])
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     p.add_argument(
-        "--batch-size", type=bounded(0, MAX_BATCH), default=0, help="batch (default: per case)"
+        "--batch-size", type=bounded(1, MAX_BATCH), default=None, help="batch (default: per case)"
     )
     p.add_argument(
         "--steps",
-        type=bounded(0, MAX_OPT_STEPS),
-        default=0,
+        type=bounded(1, MAX_OPT_STEPS),
+        default=None,
         help="timed steps (train; default 10 CPU, 50 CUDA)",
     )
     p.add_argument(
@@ -40,7 +41,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint", help="solve: a checkpoint (default: a random-init model)")
     p.add_argument("--kind", default="sudoku", choices=list(KINDS), help="solve: puzzle kind")
     p.add_argument(
-        "--count", type=bounded(0, MAX_COUNT), default=0, help="solve: puzzles (default 1024)"
+        "--count", type=bounded(1, MAX_COUNT), default=None, help="solve: puzzles (default 1024)"
     )
     p.add_argument("--json", action="store_true", help="print JSON")
 

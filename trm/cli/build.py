@@ -1,7 +1,8 @@
 """`trm build sudoku|maze|arc`: the argument parsers and the dispatch to each builder.
 
-Each builder module declares its own options (``add_arguments``) and turns them into a call
-(``build_from_args``); this module only registers and prints."""
+Each builder module declares its options once, as a dataclass (``add_arguments`` registers
+its fields as flags, ``build_from_args`` turns them into a call); this module only registers
+and prints."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import json
 import time
 
 from data_builders import BUILDERS
-from trm.safe_io import check_writable_dir
+from data_builders.format import check_destination
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -18,7 +19,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     build = subparsers.add_parser(
         "build",
         help="build a puzzle dataset",
-        description="Build a puzzle dataset (written atomically); `trm build KIND --help`.",
+        description="Build a puzzle dataset (written atomically); `trm build KIND --help`. "
+        "An existing --out is refused unless it is an empty directory, or a dataset and "
+        "--overwrite is given.",
     )
     kinds = build.add_subparsers(dest="kind", required=True, metavar="{sudoku,maze,arc}")
     for name, module in BUILDERS.items():
@@ -30,7 +33,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build the dataset named by ``args.kind`` and print its summary."""
-    check_writable_dir(args.out, "dataset directory")  # before the work, not after it
+    check_destination(args.out, getattr(args, "overwrite", False))  # before the work
     start = time.perf_counter()
     summary = BUILDERS[args.kind].build_from_args(args)
     summary["seconds"] = round(time.perf_counter() - start, 2)

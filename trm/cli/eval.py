@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
-from trm.cli.solve import add_common_options, add_halting_options
+from trm.cli.options import add_common_options, add_halting_options, bounded
 from trm.errors import TrmError
-from trm.limits import MAX_COUNT, MAX_STEPS, MAX_VIEWS, bounded
+from trm.options import MAX_COUNT, MAX_VIEWS
 from trm.safe_io import check_writable_file
 
 
@@ -32,12 +33,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=0,
         help="evaluate a seeded random subset of N puzzles",
     )
-    p.add_argument(
-        "--steps",
-        type=bounded(1, MAX_STEPS),
-        default=None,
-        help=f"fixed supervision steps, at most {MAX_STEPS} (default: the maximum)",
-    )
     add_halting_options(p)
     p.add_argument("--plot", metavar="PNG", help="write accuracy against views as a PNG plot")
     add_common_options(p)
@@ -45,34 +40,34 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Accuracy, halting, steps, views table (and plot) as text or JSON."""
-    # Deferred: the library imports torch, which `trm --help` must not pay for.
-    from trm.inference.loading import load_for_kind
-    from trm.inference.report import evaluate_checkpoint, format_report, write_plot
-
     if args.plot:  # checked before the evaluation, not after it
         if args.views < 2:
             raise TrmError("--plot needs a views table: pass --views K with K > 1")
         check_writable_file(args.plot, "--plot")
-    model, cfg = load_for_kind(None, args.checkpoint, None, args.device)
-    report = evaluate_checkpoint(
-        model,
-        cfg,
+    # Deferred: the library imports torch, which `trm --help` must not pay for.
+    from trm.api import load
+    from trm.inference.eval_report import format_report, write_plot
+
+    solver = load(args.checkpoint, device=args.device)
+    report = solver.evaluate(
         args.data_dir,
         views=args.views,
         limit=args.limit,
-        batch_size=args.batch_size,
         steps=args.steps,
-        seed=args.seed,
-        progress=not args.json,
         max_steps=args.max_steps,
         halt=args.halt,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        progress=not args.json,
     )
     if args.plot:
         report["plot"] = args.plot
     print(json.dumps(report) if args.json else format_report(report), flush=True)
     if args.plot:  # after the results: a failing plot never hides them
         try:
-            write_plot(report, args.plot)
+            path = write_plot(report, args.plot)
         except OSError as e:
             raise TrmError(f"{args.plot}: cannot write the plot ({e.strerror})") from None
+        if not args.json:
+            print(f"wrote {path.resolve()}", file=sys.stderr)
     return 0

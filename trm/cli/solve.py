@@ -1,7 +1,9 @@
 """`trm solve sudoku|maze|arc [PUZZLE ...] [--file F] [--checkpoint C] [--views K] [--steps N]`.
 
-Reads puzzles (arguments, ``--file`` or stdin), calls ``trm.inference`` and prints grids or
-JSON lines; ``--trace`` prints every supervision step of each puzzle instead.
+A client of the Python API: reads puzzle text (arguments, ``--file`` or stdin), calls
+``trm.load`` and ``Solver.solve`` (or ``Solver.trace`` with ``--trace``) and prints grids or
+JSON lines as each chunk of puzzles finishes. What a kind's text looks like, how a file holds
+several puzzles and how answers are checked is the kind's business (``trm.puzzles``).
 
 Every bad input (puzzle text, file, checkpoint) becomes a ``TrmError`` whose one-line message
 names the problem and where it is; the ``trm`` command prints it and exits with status 2.
@@ -11,15 +13,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-from pathlib import Path
 
-from tqdm import tqdm
-
+from trm.cli.options import add_common_options, add_halting_options, add_views_option, bounded
 from trm.errors import TrmError
-from trm.limits import MAX_BATCH, MAX_OPT_STEPS, MAX_STEPS, MAX_VIEWS, bounded
-from trm.puzzles import KINDS, arc
-from trm.puzzles.base import PuzzleError
+from trm.options import ARC_DEFAULT_VIEWS, MAX_OPT_STEPS
+from trm.puzzles import KINDS
+from trm.puzzles.base import parse_each
 from trm.safe_io import check_writable_file, read_text
 
 
@@ -30,258 +31,129 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="solve puzzles with a trained model",
         description="Solve puzzles with a trained model; `trm solve KIND --help` for each kind.",
     )
-    kinds = p.add_subparsers(dest="kind", required=True, metavar="{sudoku,maze,arc}")
-    for kind, (about, file_help) in SOLVE_KINDS.items():
-        _solve_options(kinds.add_parser(kind, help=about, description=about), kind, file_help)
+    kinds = p.add_subparsers(dest="kind", required=True, metavar="{" + ",".join(KINDS) + "}")
+    for kind, module in KINDS.items():
+        k = kinds.add_parser(kind, help=module.ABOUT, description=module.ABOUT)
+        _solve_options(k, kind, module)
 
 
-SOLVE_KINDS = {  # kind -> (what `trm solve KIND --help` says, what --file holds)
-    "sudoku": (
-        "Solve 9x9 Sudoku: 81 cells, '.' or '0' for blanks (spaces, '|', '-', '+' ignored). "
-        "Answers are checked by the rules; an unsolvable puzzle is reported as such.",
-        "one puzzle per line",
-    ),
-    "maze": (
-        "Solve 30x30 mazes drawn with '# SGo' (wall, open, start, goal, path): the shortest "
-        "path from S to G, checked by breadth-first search.",
-        "grids separated by empty lines (a line of spaces is a row of open cells)",
-    ),
-    "arc": (
-        "Solve ARC-AGI tasks given as JSON {train: [{input, output}], test: [{input}]}: votes "
-        "over --views augmented views (default 8); a task unseen in training gets a puzzle "
-        "embedding fitted on its demonstrations (--adapt-steps).",
-        "a task JSON file",
-    ),
-}
-
-
-def _solve_options(p: argparse.ArgumentParser, kind: str, file_help: str) -> None:
-    p.add_argument(
-        "puzzles", nargs="*", metavar="PUZZLE", help="puzzle text (default: --file or stdin)"
-    )
-    p.add_argument("--file", "-f", help=file_help)
+def _solve_options(p: argparse.ArgumentParser, kind: str, module) -> None:
+    p.add_argument("puzzles", nargs="*", metavar="PUZZLE", help="puzzle text or a file of them")
+    p.add_argument("--file", "-f", help=module.FILE_FORMAT)
     p.add_argument("--checkpoint", "-c", help=f"checkpoint (default: the shipped {kind} model)")
     p.add_argument(
         "--config",
         metavar="ARCH.yaml",
         help="official arch YAML: --checkpoint is an official state dict",
     )
-    p.add_argument(
-        "--views",
-        type=bounded(1, MAX_VIEWS),
-        default=1,
-        help="symmetric views solved per puzzle" + (" (default 8)" if kind == "arc" else ""),
-    )
-    p.add_argument(
-        "--steps",
-        type=bounded(1, MAX_STEPS),
-        default=None,
-        help=f"fixed supervision steps, at most {MAX_STEPS} (default: adaptive halting)",
-    )
+    views = 1 if module.ONE_GRID else ARC_DEFAULT_VIEWS
+    add_views_option(p, f"symmetric views solved per puzzle (default {views})")
     add_halting_options(p)
+    hide = argparse.SUPPRESS
     p.add_argument(
         "--adapt-steps",
         type=bounded(0, MAX_OPT_STEPS),
         default=100,
-        help="steps fitting a new task's embedding" if kind == "arc" else argparse.SUPPRESS,
+        help=hide if module.ONE_GRID else "steps fitting a new task's embedding",
     )
-    trace_help = "show the answer after every supervision step (one view)"
-    p.add_argument(
-        "--trace", action="store_true", help=trace_help if kind != "arc" else argparse.SUPPRESS
-    )
-    p.add_argument(
-        "--trace-png",
-        metavar="FILE",
-        help="draw the steps of --trace as a PNG (one puzzle)"
-        if kind != "arc"
-        else argparse.SUPPRESS,
-    )
+    trace = "show the answer after every supervision step (one view)"
+    p.add_argument("--trace", action="store_true", help=trace if module.ONE_GRID else hide)
+    png = "draw the steps of --trace as a PNG (one puzzle)"
+    p.add_argument("--trace-png", metavar="FILE", help=png if module.ONE_GRID else hide)
     add_common_options(p)
-
-
-def add_halting_options(p: argparse.ArgumentParser) -> None:
-    """``--max-steps`` and ``--halt`` (``trm.inference.solve.halting_for``)."""
-    p.add_argument(
-        "--max-steps",
-        type=bounded(1, MAX_STEPS),
-        default=None,
-        help=f"at most N supervision steps, N <= {MAX_STEPS} (default: twice the trained "
-        "maximum; recursing longer than training solves more of the hard puzzles)",
-    )
-    p.add_argument(
-        "--halt",
-        choices=("head", "rules", "both"),
-        default="rules",
-        help="what stops a puzzle early: the halting head, an answer that passes the rules "
-        "(default; ARC has no rules and uses the head), or both",
-    )
-
-
-def add_common_options(p: argparse.ArgumentParser) -> None:
-    """Options shared by ``solve`` and ``eval``."""
-    p.add_argument(
-        "--batch-size",
-        type=bounded(1, MAX_BATCH),
-        default=256,
-        help="slots in the streaming batch",
-    )
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
 # --- reading puzzles -----------------------------------------------------------------------
 
 
-def _read_text(args: argparse.Namespace) -> tuple[str, str]:
+def _is_file(text: str) -> bool:
+    """An argument that names an existing file (puzzle text itself never does)."""
+    return "\n" not in text and len(text) < 4096 and os.path.isfile(text)
+
+
+def read_puzzles(args: argparse.Namespace) -> list[tuple[str, object]]:
+    """``(position, puzzle)`` of every puzzle in the arguments (text, or files of puzzles),
+    ``--file`` or stdin, each parsed and checked by the kind's module."""
+    module = KINDS[args.kind]
+    items: list[tuple[str, object]] = []
+    for i, text in enumerate(args.puzzles):
+        if _is_file(text):
+            items += module.read(read_text(text), text)
+        else:
+            items += parse_each(module.parse, [(f"puzzle {i + 1}", text)])
     if args.file:
-        return read_text(args.file), args.file
-    if sys.stdin is None or sys.stdin.isatty():
-        raise TrmError(
-            f"no puzzle given: pass PUZZLE arguments, --file F, or pipe puzzles "
-            f"to `trm solve {args.kind}`"
-        )
-    return sys.stdin.read(), "<stdin>"
-
-
-def read_puzzles(args: argparse.Namespace) -> list:
-    """Sudoku/Maze grids or ARC tasks from the arguments, ``--file`` or stdin, validated."""
-    kind = args.kind
-    if args.puzzles:
-        items = [(f"puzzle {i + 1}", text, f"arg{i + 1}") for i, text in enumerate(args.puzzles)]
-    else:
-        text, source = _read_text(args)
-        items = _split_text(kind, text, source, args.file)
+        items += module.read(read_text(args.file), args.file)
+    elif not args.puzzles:
+        if sys.stdin is None or sys.stdin.isatty():
+            raise TrmError(
+                f"no puzzle given: pass PUZZLE arguments, --file F, or pipe puzzles "
+                f"to `trm solve {args.kind}`"
+            )
+        items += module.read(sys.stdin.read().removeprefix("\ufeff"), "<stdin>")
     if not items:
         raise TrmError("no puzzle found in the input")
-    out = []
-    for where, text, name in items:
-        try:
-            if kind != "arc":
-                out.append(KINDS[kind].parse(text))
-            elif Path(text).suffix == ".json" and Path(text).is_file():  # a task file's path
-                out.append(arc.load_task_file(text))
-            else:  # an ARC task is JSON with a name
-                out.append(arc.parse(text, name))
-        except PuzzleError as e:
-            raise PuzzleError(f"{where}: {e}") from None
-    return out
-
-
-def _split_text(kind: str, text: str, source: str, file: str | None) -> list[tuple[str, str, str]]:
-    """(position, text, name) of each puzzle in a file's text."""
-    lines = text.split("\n")
-    if kind == "sudoku":
-        return [(f"{source}:{n + 1}", line, "") for n, line in enumerate(lines) if line.strip()]
-    if kind == "maze":
-        blocks, start, cur = [], 0, []
-        for n, line in enumerate(lines + [""]):
-            if line.removesuffix("\r"):  # only an empty line separates: spaces are open cells
-                if not cur:
-                    start = n
-                cur.append(line)
-            elif cur:
-                blocks.append((f"{source}:{start + 1}", "\n".join(cur), ""))
-                cur = []
-        return blocks
-    name = Path(file).stem if file else "stdin"
-    return [(source, text, name)]
+    return items
 
 
 # --- solve ---------------------------------------------------------------------------------
 
 
 def run(args: argparse.Namespace) -> int:
-    """Read, load, solve in batches, print grids or JSON lines (or traces)."""
-    # Deferred: the library imports torch, which `trm --help` must not pay for.
-    from trm.inference.loading import load_for_kind
-
+    """Read, load, solve in chunks, print grids or JSON lines (or traces)."""
     puzzles = read_puzzles(args)
-    if args.trace or args.trace_png:
+    tracing = args.trace or args.trace_png
+    if tracing:
         _check_trace_args(args, len(puzzles))
-        if args.trace_png:
-            check_writable_file(args.trace_png, "--trace-png")
-    model, cfg = load_for_kind(args.kind, args.checkpoint, args.config, args.device)
-    if args.trace or args.trace_png:
-        return _run_trace(args, model, puzzles)
-    if args.kind == "arc":  # ARC reads tasks and votes; it prints attempts, not one grid
-        return _solve_arc(args, model, cfg, puzzles)
-    from trm.inference.solve import halting_for, solve_grids
+    # Deferred: the library imports torch, which `trm --help` must not pay for.
+    from trm.api import load
 
-    bar = tqdm(  # on stderr, only on a terminal, never with --json
-        total=len(puzzles) * args.views,
-        desc="solve",
-        unit="view",
-        disable=True if args.json else None,
-        leave=False,
-    )
-    with bar:
-        results = solve_grids(
-            model,
-            args.kind,
-            puzzles,
-            views=args.views,
-            halting=halting_for(
-                args.kind, args.steps, args.max_steps, args.halt, model.cfg.max_supervision_steps
-            ),
-            batch_size=args.batch_size,
-            seed=args.seed,
-            progress=bar,
-        )
-    module = KINDS[args.kind]
-    for i, r in enumerate(results):
-        if args.json:
-            print(json.dumps({"puzzle": i + 1, **r.to_json(module.to_line)}))
-            continue
-        how = "verified" if r.verified else "NOT verified"
-        if r.solvable is False:
-            how = "NO SOLUTION: the puzzle has none (exact solver); the model's attempt"
-        elif not r.verified and r.views > 1:
-            how += " (majority answer)"
-        steps = f"{r.steps} step" + ("s" if r.steps != 1 else "")
-        print(f"puzzle {i + 1}: {how}; {r.views_agreeing}/{r.views} views agree; {steps}")
-        print(module.render(r.answer))
-        print()
+    source = args.checkpoint or args.kind
+    if args.config and not args.checkpoint:
+        raise TrmError("--config needs --checkpoint (the official state dict it describes)")
+    solver = load(source, kind=args.kind, arch=args.config, device=args.device)
+    stop = dict(steps=args.steps, max_steps=args.max_steps, halt=args.halt)
+    solver.halting(**stop)  # a bad combination is refused before any puzzle runs
+    if tracing:
+        return _run_trace(args, solver, puzzles, stop)
+    options = dict(views=args.views, batch_size=args.batch_size, seed=args.seed, **stop)
+    if not KINDS[args.kind].ONE_GRID:  # a task per call: its test inputs print together
+        for _, task in puzzles:
+            results = solver.solve(
+                [task], adapt_steps=args.adapt_steps, progress=not args.json, **options
+            )
+            _print_task(task, results, args.json)
+        return 0
+    # Chunks of puzzles: answers print as they finish, and memory stays bounded.
+    chunk = max(64, 4 * args.batch_size // (args.views or 1))
+    for start in range(0, len(puzzles), chunk):
+        grids = [p for _, p in puzzles[start : start + chunk]]
+        results = solver.solve(grids, progress=not args.json, **options)
+        for i, r in enumerate(results, start + 1):
+            _print_answer(solver, i, r, args.json)
+        sys.stdout.flush()
     return 0
 
 
-def _solve_arc(args: argparse.Namespace, model, cfg, tasks: list) -> int:
-    from trm.inference.arc import solve_arc_task
-
-    views = args.views if args.views > 1 else 8
-    for task in tasks:
-        results = solve_arc_task(
-            model,
-            task,
-            data_path=cfg.data_path,
-            views=views,
-            steps=args.steps,
-            batch_size=args.batch_size,
-            seed=args.seed,
-            adapt_steps=args.adapt_steps,
-            progress=not args.json,
-        )
-        _print_arc(task, results, args.json)
-    return 0
+def _print_answer(solver, i: int, r, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"puzzle": i, **r.to_json(KINDS[solver.kind].to_line)}))
+    else:
+        print(f"puzzle {i}: {r.summary()}\n{solver.render(r.answer)}\n")
 
 
-def _print_arc(task: arc.Task, results, as_json: bool) -> None:
+def _print_task(task, results, as_json: bool) -> None:
+    """Each test input of a task: its attempts as coloured grids (on a terminal) or JSON."""
+    render = KINDS["arc"].render
     for t, r in enumerate(results):
         if as_json:
             print(json.dumps({"task": task.name, "test": t, **r.to_json(None)}))
             continue
         if t == 0:
-            said = {
-                "trained": "its trained puzzle embedding",
-                "adapted": "a puzzle embedding fitted now on its demonstration pairs (new task)",
-                "none": "no puzzle embedding",
-            }[r.embedding]
-            print(f"task {task.name}: using {said}")
-        print(f"test {t}: {r.views_agreeing}/{r.views} views agree on attempt 1; {r.steps} steps")
-        color = sys.stdout.isatty()
+            print(f"task {task.name}: using {r.embedding_said()}")
+        print(f"test {t}: {r.summary()}")
         for a, grid in enumerate(r.attempts):
             print(f"attempt {a + 1} ({grid.shape[0]}x{grid.shape[1] if grid.ndim == 2 else 0}):")
-            print(arc.render(grid, color=color))
+            print(render(grid, color=sys.stdout.isatty()))
         print()
 
 
@@ -290,42 +162,35 @@ def _print_arc(task: arc.Task, results, as_json: bool) -> None:
 
 def _check_trace_args(args: argparse.Namespace, num_puzzles: int) -> None:
     """Reject combinations ``--trace`` cannot honour (before any model is loaded)."""
-    from trm.inference.trace import TRACE_KINDS
-
-    if args.kind not in TRACE_KINDS:
-        raise TrmError(f"--trace supports {' and '.join(TRACE_KINDS)}")
-    if args.views != 1:
+    if not KINDS[args.kind].ONE_GRID:
+        grids = " and ".join(k for k, m in KINDS.items() if m.ONE_GRID)
+        raise TrmError(f"--trace supports {grids} (one grid per puzzle), not {args.kind}")
+    if args.views not in (None, 1):
         raise TrmError("--trace follows one view of each puzzle: drop --views")
     if args.trace_png and num_puzzles > 1:
         raise TrmError(f"--trace-png draws one puzzle, got {num_puzzles}: pass just one")
+    if args.trace_png:
+        check_writable_file(args.trace_png, "--trace-png")
 
 
-def _run_trace(args: argparse.Namespace, model, puzzles: list) -> int:
+def _run_trace(args: argparse.Namespace, solver, puzzles: list, stop: dict) -> int:
     """Trace every puzzle: its steps as text (JSON lines with ``--json``); ``--trace-png``."""
-    from trm.inference.trace import (
-        format_trace,
-        trace_grid,
-        trace_to_json,
-        use_color,
-        write_trace_png,
-    )
+    from trm.inference.trace import format_trace, trace_to_json, use_color, write_trace_png
 
     color = not args.json and use_color()
-    for i, grid in enumerate(puzzles):
-        trace = trace_grid(model, args.kind, grid, steps=args.steps, progress=not args.json)
+    for i, (_, grid) in enumerate(puzzles, 1):
+        trace = solver.trace(grid, progress=not args.json, **stop)
         if args.json:
-            print(json.dumps({"puzzle": i + 1, **trace_to_json(trace)}))
+            print(json.dumps({"puzzle": i, **trace_to_json(trace)}))
         else:
-            print(f"puzzle {i + 1}:")
-            print(format_trace(trace, color))
-            print()
+            print(f"puzzle {i}:\n{format_trace(trace, color)}\n")
         if args.trace_png:
             try:
-                write_trace_png(trace, args.trace_png)
+                path = write_trace_png(trace, args.trace_png)
             except OSError as e:
                 raise TrmError(
                     f"{args.trace_png}: cannot write the picture ({e.strerror})"
                 ) from None
-    if args.trace_png and not args.json:
-        print(f"wrote {args.trace_png}")
+            if not args.json:
+                print(f"wrote {path.resolve()}")
     return 0

@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     # Deferred: the library imports torch, which `trm --help` must not pay for.
     from trm.config import to_yaml
-    from trm.train import Interrupted, resolve_config, train_from_config
+    from trm.training import Interrupted, resolve_config, train_from_config
 
     if args.print_config:
         cfg = resolve_config(args.config, args.overrides, args.resume)

@@ -17,7 +17,7 @@ import torch
 from tqdm import tqdm
 
 from trm.act import Halting, initial_carry, stream, supervision_step
-from trm.data import IGNORE_LABEL, Batch
+from trm.batch import IGNORE_LABEL, Batch
 from trm.errors import TrmError
 from trm.inference.solve import SolveResult
 from trm.inference.votes import Votes
@@ -107,16 +107,16 @@ def solve_arc_task(
     model: TinyRecursiveModel,
     task: arc.Task,
     *,
+    halting: Halting,
     data_path: str = "",
     views: int = 8,
-    steps: int | None = None,
-    halting: Halting | None = None,
     batch_size: int = 256,
     seed: int = 0,
     adapt_steps: int = 100,
     progress: bool = False,
 ) -> list[SolveResult]:
-    """Predict every test output of an ARC task by voting over ``views`` augmented views.
+    """Predict every test output of an ARC task by voting over ``views`` augmented views, each
+    stopping by ``halting`` (``trm.inference.halting.halting_for``).
 
     A task seen in training uses its trained puzzle-embedding rows (``embedding="trained"``);
     a new one gets rows fitted on its demonstration pairs (``"adapted"``, ``fit_embeddings``).
@@ -141,7 +141,7 @@ def solve_arc_task(
             tokens,
             puzzle_ids=np.tile(ids, len(task.test)),
             puzzle_rows=None if rows is None else rows.repeat(len(task.test), 1),
-            halting=halting or Halting.from_steps(steps),
+            halting=halting,
             batch_size=batch_size,
             progress=bar,
         )

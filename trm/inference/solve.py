@@ -10,16 +10,20 @@ ARC, which votes instead, is in ``trm.inference.arc``.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 
 from trm.act import Halting, stream
 from trm.errors import TrmError
 from trm.model import TinyRecursiveModel
 from trm.puzzles import KINDS, Symmetry
+
+EMBEDDINGS = {  # SolveResult.embedding of an ARC task -> what it means
+    "trained": "its trained puzzle embedding",
+    "adapted": "a puzzle embedding fitted now on its demonstration pairs (new task)",
+    "none": "no puzzle embedding",
+}
 
 
 @dataclass
@@ -43,6 +47,22 @@ class SolveResult:
     view_verified: np.ndarray | None = field(default=None, repr=False)
     view_steps: np.ndarray | None = field(default=None, repr=False)
     solvable: bool | None = None  # False: an exact solver proved the puzzle has no solution
+
+    def summary(self) -> str:
+        """One line: how the answer was found and checked, views agreeing, steps."""
+        steps = f"{self.steps} step" + ("s" if self.steps != 1 else "")
+        if self.attempts or self.method == "vote":  # ARC: voted attempts, no rules
+            return f"{self.views_agreeing}/{self.views} views agree on attempt 1; {steps}"
+        how = "verified" if self.verified else "NOT verified"
+        if self.solvable is False:
+            how = "NO SOLUTION: the puzzle has none (exact solver); the model's attempt"
+        elif not self.verified and self.views > 1:
+            how += " (majority answer)"
+        return f"{how}; {self.views_agreeing}/{self.views} views agree; {steps}"
+
+    def embedding_said(self) -> str:
+        """ARC: which puzzle embedding the task used, in words."""
+        return EMBEDDINGS.get(self.embedding, "no puzzle embedding")
 
     def to_json(self, render) -> dict:
         """A JSON-able dict; ``render`` turns a grid into text."""
@@ -70,74 +90,19 @@ def view_symmetries(kind: str, views: int, seed: int = 0) -> list[Symmetry]:
     return KINDS[kind].view_symmetries(views, seed)
 
 
-HALT_MODES = ("head", "rules", "both")
-
-
-def rules_check(kind: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None:
-    """The ``Halting.is_done`` test "the answer passes the rules" for ``kind`` (None for ARC,
-    which has no rules, or an unknown kind): question and answer tokens (b, L) -> (b,) bool,
-    checked on the host."""
-    module = KINDS.get(kind)
-    if module is None or not module.HAS_RULES:  # ARC, or a dataset of no known kind
-        return None
-
-    def is_done(inputs: torch.Tensor, answers: torch.Tensor) -> torch.Tensor:
-        questions, _ = module.decode_answers(inputs.cpu().numpy())
-        grids, ok = module.decode_answers(answers.cpu().numpy())
-        return torch.from_numpy(module.verify_batch(questions, grids) & ok).to(answers.device)
-
-    return is_done
-
-
-# Defaults chosen from docs/steps_vs_accuracy.md: a puzzle stops as soon as its answer passes the
-# rules (a premature halting head cannot cost accuracy), and unsolved puzzles recurse up to twice
-# the trained number of supervision steps (more steps kept raising accuracy on the hard rungs).
-DEFAULT_HALT = "rules"
-DEFAULT_STEP_FACTOR = 2
-
-
-def halting_for(
-    kind: str,
-    steps: int | None = None,
-    max_steps: int | None = None,
-    halt: str = DEFAULT_HALT,
-    trained_steps: int | None = None,
-) -> Halting:
-    """When a puzzle stops: ``steps`` N runs exactly N supervision steps; otherwise up to
-    ``max_steps`` (default ``DEFAULT_STEP_FACTOR`` x ``trained_steps``, the model's trained
-    maximum, when given; else that maximum) with ``halt``: ``head`` (the halting head says so),
-    ``rules`` (the answer passes the rules) or ``both`` (whichever comes first). Kinds without
-    rules (ARC) use the head."""
-    if halt not in HALT_MODES:
-        raise TrmError(f"--halt must be one of {', '.join(HALT_MODES)}, got {halt!r}")
-    if steps is not None:
-        if max_steps is not None:
-            raise TrmError("give either --steps (exactly N) or --max-steps (up to N), not both")
-        return Halting.from_steps(steps)
-    if max_steps is None and trained_steps is not None:
-        max_steps = DEFAULT_STEP_FACTOR * trained_steps
-    check = rules_check(kind) if halt != "head" else None
-    adaptive = halt != "rules" or check is None
-    return Halting(max_steps=max_steps, adaptive=adaptive, is_done=check)
-
-
 def solve_grids(
     model: TinyRecursiveModel,
     kind: str,
     grids: list[np.ndarray] | np.ndarray,
     *,
+    halting: Halting,
     views: int = 1,
-    steps: int | None = None,
-    halting: Halting | None = None,
     batch_size: int = 256,
     seed: int = 0,
     progress=None,
 ) -> list[SolveResult]:
-    """Solve Sudoku or Maze questions (grids) with ``views`` symmetric views each.
-
-    ``steps``: None for adaptive halting up to the model's maximum, N for exactly N steps;
-    ``halting`` overrides it (e.g. more steps than trained, an external ``is_done`` check).
-    """
+    """Solve Sudoku or Maze questions (grids) with ``views`` symmetric views each, each view
+    stopping by ``halting`` (``trm.inference.halting.halting_for``)."""
     module = KINDS[kind]
     q = np.stack([np.asarray(g, np.uint8) for g in grids])  # (N, n, n)
     if q[0].size != model.cfg.seq_len:
@@ -149,7 +114,6 @@ def solve_grids(
     # Row order is view-major within each puzzle: row = puzzle * k + view.
     viewed = np.stack([s.forward(q) for s in syms], axis=1)  # (N, K, n, n)
     tokens = module.encode(viewed).reshape(len(q) * k, -1)
-    halting = halting or Halting.from_steps(steps)
     run = stream(model, tokens, halting=halting, batch_size=batch_size, progress=progress)
     answers, ok = module.decode_answers(run.preds)
     answers = answers.reshape(len(q), k, *q.shape[1:])

@@ -1,8 +1,8 @@
 """A look inside: the answer after every supervision step of one puzzle (``trm solve --trace``).
 
 One view, no test-time augmentation: the puzzle runs through the same steps as ``trm solve``
-(batch of one, the same halting rule: ``q_halt > 0`` or the step limit, or exactly ``--steps``),
-and after each step the decoded answer, the halting probability ``sigmoid(q_halt)``, whether
+(batch of one, the same ``Halting``: ``--halt``, ``--max-steps`` or exactly ``--steps``), and
+after each step the decoded answer, the halting probability ``sigmoid(q_halt)``, whether
 the rules accept the answer and how many cells changed are recorded. The terminal view
 highlights the cells that changed since the previous step and marks the ones that still
 differ from the final answer; ``write_trace_png`` draws one small panel per step.
@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from trm.act import Halting, stream
 from trm.errors import TrmError
+from trm.figures import pyplot, save_figure
 from trm.inference.solve import with_givens
 from trm.model import TinyRecursiveModel
 from trm.puzzles import maze, sudoku
@@ -46,14 +47,28 @@ class TraceStep:
     changed: int  # cells that differ from the previous step's answer (step 1: the question)
 
 
+# Why a trace ended, as ``Trace.stopped`` says it.
+STOP_REASONS = {
+    "rules": "the answer passed the rules",
+    "head": "the halting head said halt",
+    "limit": "step limit reached",
+    "fixed": "the fixed number of steps (--steps) ran",
+}
+
+
 @dataclass
 class Trace:
-    """Every step of one puzzle; ``halted``: the halting head stopped it (not the step limit)."""
+    """Every step of one puzzle; ``stopped``: why it ended (a key of ``STOP_REASONS``)."""
 
     kind: str
     question: np.ndarray
     steps: list[TraceStep] = field(default_factory=list)
-    halted: bool = False
+    stopped: str = "limit"
+
+    @property
+    def halted(self) -> bool:
+        """The halting head stopped it (not the rules, nor the step limit)."""
+        return self.stopped == "head"
 
     @property
     def answer(self) -> np.ndarray:
@@ -73,24 +88,18 @@ def trace_grid(
     kind: str,
     grid: np.ndarray,
     *,
-    steps: int | None = None,
+    halting: Halting,
     progress: bool = False,
 ) -> Trace:
-    """Solve one Sudoku or Maze question step by step, recording the answer after each step.
-
-    ``steps=None``: stop when the halting head says halt (``q_halt > 0``) or at the model's
-    maximum; an int: exactly that many steps (as ``trm solve --steps``).
-    """
+    """Solve one Sudoku or Maze question step by step, recording the answer after each step;
+    it stops by ``halting`` (``trm.inference.halting.halting_for``), exactly as ``trm solve``."""
     if kind not in TRACE_KINDS:
         raise TrmError(f"--trace supports {' and '.join(TRACE_KINDS)}, not {kind}")
     module = TRACE_KINDS[kind]
     q = np.asarray(grid, np.uint8)
     if q.size != model.cfg.seq_len:
         raise TrmError(f"{kind} has {q.size} cells but the model expects {model.cfg.seq_len}")
-    halting = Halting.from_steps(steps)
     limit = halting.max_steps or model.cfg.max_supervision_steps
-    if limit < 1:
-        raise TrmError(f"--steps must be at least 1, got {limit}")
     trace = Trace(kind, q)
     bar = tqdm(total=limit, desc="trace", unit="step", disable=None if progress else True)
 
@@ -106,8 +115,17 @@ def trace_grid(
     # The same engine and halting as `trm solve`, for a batch of one: the last step matches.
     with bar:
         run = stream(model, module.encode(q[None]), halting=halting, batch_size=1, on_step=record)
-    trace.halted = steps is None and bool(run.q_halt[0] > 0)
+    trace.stopped = _stop_reason(halting, trace.steps[-1], float(run.q_halt[0]))
     return trace
+
+
+def _stop_reason(halting: Halting, last: TraceStep, q_halt: float) -> str:
+    """Which rule ended the trace (a key of ``STOP_REASONS``)."""
+    if halting.mode == "fixed":
+        return "fixed"
+    if halting.is_done is not None and last.verified:
+        return "rules"
+    return "head" if halting.adaptive and q_halt > 0 else "limit"
 
 
 def _sigmoid(v: float) -> float:
@@ -145,8 +163,8 @@ def format_trace(trace: Trace, color: bool = False) -> str:
         wrong = s.answer != final
         cells = _cells(s.answer, changed, wrong, chars, color, trace.kind == "sudoku")
         blocks.append(step_header(s, int(wrong.sum())) + "\n" + _layout(trace.kind, cells))
-    stop = "the halting head said halt" if trace.halted else "step limit reached"
-    blocks.append(f"stopped after {len(trace.steps)} steps: {stop}")
+    n = len(trace.steps)
+    blocks.append(f"stopped after {n} step{'s' if n != 1 else ''}: {STOP_REASONS[trace.stopped]}")
     return "\n\n".join(blocks)
 
 
@@ -190,7 +208,9 @@ def trace_to_json(trace: Trace) -> dict:
     line = TRACE_KINDS[trace.kind].to_line
     return {
         "kind": trace.kind,
+        "question": line(trace.question),
         "halted": trace.halted,
+        "stopped": trace.stopped,
         "answer": line(trace.answer),
         "verified": trace.steps[-1].verified,
         "steps": [
@@ -210,16 +230,11 @@ def trace_to_json(trace: Trace) -> dict:
 
 
 def write_trace_png(trace: Trace, path: str | os.PathLike) -> Path:
-    """One panel per step (matplotlib, Agg backend), titled with the step and halting p."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """One panel per step, titled with the step and halting p; the path written."""
     n = len(trace.steps)
     cols = min(n, 4)
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.8 * rows), squeeze=False)
+    fig, axes = pyplot().subplots(rows, cols, figsize=(2.6 * cols, 2.8 * rows), squeeze=False)
     for ax in axes.flat:
         ax.set_axis_off()
     for k, s in enumerate(trace.steps):
@@ -232,11 +247,7 @@ def write_trace_png(trace: Trace, path: str | os.PathLike) -> Path:
         ok = ", verified" if s.verified else ""
         ax.set_title(f"step {s.step}: p={s.halting:.2f}{ok}", fontsize=9)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100, format="png")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=100)
 
 
 def _draw_sudoku(ax, question, answer, wrong, changed) -> None:

@@ -27,6 +27,13 @@ from trm.safe_io import read_json
 NAME = "arc"
 SIZE = 30  # canvas side
 SEQ_LEN = SIZE * SIZE
+ABOUT = (  # `trm solve arc --help`
+    "Solve ARC-AGI tasks given as JSON {train: [{input, output}], test: [{input}]}: votes "
+    "over --views augmented views (default 8); a task unseen in training gets a puzzle "
+    "embedding fitted on its demonstrations (--adapt-steps)."
+)
+FILE_FORMAT = "a task JSON file"
+ONE_GRID = False  # a puzzle is a task: demonstration pairs and test inputs
 EOS = 1
 COLOUR_OFFSET = 2  # token id of colour 0
 HAS_RULES = False  # verify() checks an answer by the rules (ARC: no rules, None)
@@ -138,6 +145,21 @@ def _load_json(text: str, where: str) -> object:
 def parse(text: str, name: str = "task") -> Task:
     """Parse one ARC task JSON ``{"train": [{"input", "output"}...], "test": [...]}``."""
     return task_from_json(_load_json(text, f"task {name}"), name)
+
+
+def read(text: str, source: str) -> list[tuple[str, Task]]:
+    """A file's text holds one task JSON; its name is the file's stem."""
+    name = Path(source).stem.strip("<>") or "task"
+    return [(source, task_from_json(_load_json(text, source), name, f"{source}: "))]
+
+
+def check_grid(task: object, where: str) -> Task:
+    """An ARC puzzle in memory is a ``Task`` (``parse``, ``load_task_file``)."""
+    if not isinstance(task, Task):
+        raise PuzzleError(
+            f"{where}: an ARC puzzle is a task: its JSON text or a Task, got {type(task).__name__}"
+        )
+    return task
 
 
 def load_task_file(path: str | os.PathLike) -> Task:

@@ -50,8 +50,15 @@ class PuzzleKind(Protocol):
     HAS_RULES: bool  # verify() and verify_batch() check answers (ARC: None)
     VOCAB_SIZE: int  # token ids 0..VOCAB_SIZE-1, PAD = 0
     SEQ_LEN: int  # tokens per question of the shipped recipes
+    ABOUT: str  # what the kind's puzzles are and how answers are checked (`trm solve` help)
+    FILE_FORMAT: str  # how a puzzle file holds several puzzles (``read``)
+    ONE_GRID: bool  # a puzzle is one grid (Sudoku, Maze); ARC: a task of several grids
 
     def parse(self, text: str) -> Grid | object: ...  # ARC: a Task
+    # Every puzzle in a file's text, parsed, each with its position ("file:line"); errors name it
+    def read(self, text: str, source: str) -> list[tuple[str, Grid | object]]: ...
+    # A puzzle given in memory (a grid; ARC: a Task) checked as parse checks text
+    def check_grid(self, grid: object, where: str) -> Grid | object: ...
     def render(self, grid: Grid) -> str: ...
     def to_line(self, grid: Grid) -> str: ...  # one line of text (CSV / JSON lines)
     def encode(self, grid: Grid) -> np.ndarray: ...
@@ -64,6 +71,59 @@ class PuzzleKind(Protocol):
     def view_symmetries(self, views: int, seed: int = 0) -> list[Symmetry]: ...
     def random_symmetry(self, rng: np.random.Generator) -> Symmetry: ...
     def difficulty(self, inputs: np.ndarray, labels: np.ndarray) -> np.ndarray: ...  # (N,)
+
+
+def square_grid(grid: object, values: int, where: str, side: int | None = None) -> np.ndarray:
+    """``grid`` as a (side, side) uint8 array of integers in ``0..values-1``, else
+    ``PuzzleError`` (``where``: its position). Floats are refused, never truncated."""
+    a = np.asarray(grid) if not isinstance(grid, str) else np.asarray(None)
+    if a.dtype.kind not in "iu" or a.ndim != 2 or a.shape[0] != a.shape[1] or a.size == 0:
+        shape = "x".join(map(str, a.shape)) or "a scalar"
+        raise PuzzleError(
+            f"{where}: expected a square grid of integers, got {shape} of {a.dtype} "
+            "(pass text, or a 2-D integer array)"
+        )
+    if side is not None and a.shape[0] != side:
+        raise PuzzleError(f"{where}: grid is {a.shape[0]}x{a.shape[1]}, expected {side}x{side}")
+    bad = np.argwhere((a < 0) | (a >= values))
+    if len(bad):
+        r, c = (int(v) for v in bad[0])
+        value = int(a[r, c])
+        raise PuzzleError(
+            f"{where}: value {value} at row {r + 1}, column {c + 1} (expected 0..{values - 1})"
+        )
+    return a.astype(np.uint8)
+
+
+def numbered_lines(text: str, source: str) -> list[tuple[str, str]]:
+    """The non-blank lines of ``text`` with their positions ``source:N`` (1-based)."""
+    return [(f"{source}:{n + 1}", ln) for n, ln in enumerate(text.split("\n")) if ln.strip()]
+
+
+def blocks(text: str, source: str) -> list[tuple[str, str]]:
+    """Blocks of lines separated by empty lines, with the position of their first line (a line
+    of spaces belongs to a block: it can be a row of open maze cells)."""
+    out, start, cur = [], 0, []
+    for n, line in enumerate(text.split("\n") + [""]):
+        if line.removesuffix("\r"):
+            if not cur:
+                start = n
+            cur.append(line)
+        elif cur:
+            out.append((f"{source}:{start + 1}", "\n".join(cur)))
+            cur = []
+    return out
+
+
+def parse_each(parse: Callable[[str], object], items: list[tuple[str, str]]) -> list:
+    """``(where, parse(text))`` for every item; a ``PuzzleError`` is prefixed with ``where``."""
+    out = []
+    for where, text in items:
+        try:
+            out.append((where, parse(text)))
+        except PuzzleError as e:
+            raise PuzzleError(f"{where}: {e}") from None
+    return out
 
 
 # --- the dihedral group of the square (SPEC §3.4), on the last two axes -------------------

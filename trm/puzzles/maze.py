@@ -18,7 +18,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from trm.puzzles.base import PuzzleError, Symmetry, dihedral_symmetry
+from trm.puzzles.base import (
+    PuzzleError,
+    Symmetry,
+    blocks,
+    dihedral_symmetry,
+    parse_each,
+    square_grid,
+)
 
 NAME = "maze"
 CHARSET = "# SGo"
@@ -27,6 +34,12 @@ HAS_RULES = True  # verify() checks an answer by the rules (ARC: no rules, None)
 VOCAB_SIZE = 6  # PAD + the 5 characters
 SIDE = 30
 SEQ_LEN = SIDE * SIDE
+ABOUT = (  # `trm solve maze --help`
+    "Solve 30x30 mazes drawn with '# SGo' (wall, open, start, goal, path): the shortest "
+    "path from S to G, checked by breadth-first search."
+)
+FILE_FORMAT = "grids separated by empty lines (a line of spaces is a row of open cells)"
+ONE_GRID = True  # a puzzle is one grid (ARC: a task of several)
 
 _INDEX = {c: i for i, c in enumerate(CHARSET)}
 SYMMETRIES = tuple(dihedral_symmetry(t) for t in range(8))
@@ -77,6 +90,21 @@ def parse(text: str, *, require_endpoints: bool = True) -> np.ndarray:
         if problem:
             raise PuzzleError(problem)
     return grid
+
+
+def read(text: str, source: str) -> list[tuple[str, np.ndarray]]:
+    """Mazes separated by empty lines in a file's text, each with the position of its first
+    line (a line of spaces is a row of open cells, not a separator)."""
+    return parse_each(parse, blocks(text, source))
+
+
+def check_grid(grid: object, where: str) -> np.ndarray:
+    """A square array of indices into ``CHARSET``, checked as ``parse`` checks text."""
+    g = square_grid(grid, len(CHARSET), where)
+    problem = _endpoint_problem(g)
+    if problem:
+        raise PuzzleError(f"{where}: {problem}")
+    return g
 
 
 def _endpoint_problem(grid: np.ndarray) -> str | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from trm.puzzles.base import PuzzleError, Symmetry
+from trm.puzzles.base import PuzzleError, Symmetry, numbered_lines, parse_each, square_grid
 from trm.puzzles.sudoku_solver import (  # noqa: F401 (re-exported)
     count_solutions,
     random_solution,
@@ -21,6 +21,12 @@ NAME = "sudoku"
 HAS_RULES = True  # verify() checks an answer by the rules (ARC: no rules, None)
 VOCAB_SIZE = 11
 SEQ_LEN = 81
+ABOUT = (  # `trm solve sudoku --help`
+    "Solve 9x9 Sudoku: 81 cells, '.' or '0' for blanks (spaces, '|', '-', '+' ignored). "
+    "Answers are checked by the rules; an unsolvable puzzle is reported as such."
+)
+FILE_FORMAT = "one puzzle per line"
+ONE_GRID = True  # a puzzle is one grid (ARC: a task of several)
 CHARSET = ".123456789"  # a cell's character by digit (0 = blank)
 
 _SEPARATORS = set(" \t\r\n|-+")
@@ -73,6 +79,20 @@ def parse(text: str) -> np.ndarray:
     if conflict:
         raise PuzzleError(f"contradictory givens: {conflict}")
     return grid
+
+
+def read(text: str, source: str) -> list[tuple[str, np.ndarray]]:
+    """One puzzle per non-blank line of a file's text, each with its position ``source:N``."""
+    return parse_each(parse, numbered_lines(text, source))
+
+
+def check_grid(grid: object, where: str) -> np.ndarray:
+    """A 9x9 array of digits 0..9 (0 = blank) checked as ``parse`` checks text."""
+    g = square_grid(grid, 10, where, side=9)
+    conflict = first_conflict(g)
+    if conflict:
+        raise PuzzleError(f"{where}: contradictory givens: {conflict}")
+    return g
 
 
 def render(grid: np.ndarray) -> str:

@@ -1,132 +1,77 @@
 """The training loop (SPEC §7.6): deep supervision with carry, optimisers, EMA, eval, checkpoints.
 
 Everything a run changes lives in one ``TrainState`` (model, optimisers, EMA, carry, sampler,
-halting generator, step). ``train(cfg)`` reads top to bottom: setup, data, state, resume, then
-``_loop``; each piece of a step is a small function over the state. One optimiser step = one
-supervision step (``trm.act.supervision_step``) on every slot of the fixed-size batch.
+halting generator, step). ``train(cfg)`` reads top to bottom: the run directory and its lock,
+``_start`` (data, state, resume: everything that may refuse the run, before its first write),
+then ``_loop``; each piece of a step is a small function over the state. One optimiser step =
+one supervision step (``trm.act.supervision_step``) on every slot of the fixed-size batch.
 """
 
 from __future__ import annotations
 
-import math
 import signal
 import sys
 import time
-from dataclasses import dataclass, field
-from datetime import datetime
+from contextlib import ExitStack
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
-from trm.act import ALL_STEPS, Carry, initial_carry, supervision_step
+from trm.act import ALL_STEPS, initial_carry, supervision_step
+from trm.batch import Batch
 from trm.checkpoint import (
+    CHECKPOINT,
+    CONFIG,
     INFERENCE,
     check_new_run_dir,
+    check_resumable,
     clear_run_dir,
-    load_training_state,
+    full_disk_is_one_line,
+    locked_run_dir,
+    prepare_run_dir,
+    resume_state,
     save_inference,
-    save_training_state,
-    write_text_atomic,
 )
 from trm.config import (
     TrainConfig,
-    check_recipe_options,
+    changes,
+    load_config,
     resolve_config,
     split_overrides,
     to_yaml,
+    validate,
 )
-from trm.data import Batch, Curriculum, Prefetcher, PuzzleDataset, TrainSampler
+from trm.data import Prefetcher, PuzzleDataset, TrainSampler
 from trm.errors import TrmError
 from trm.evaluate import evaluate
 from trm.flops import run_training_flops
 from trm.losses import normalise_metrics
 from trm.metrics_log import MetricsLog, StepMeter
 from trm.model import TinyRecursiveModel
-from trm.optim import EMA, AdamATan2, learning_rate, sign_sgd_rows
-from trm.puzzles import KINDS, kind_of_vocab
+from trm.optim import EMA, AdamATan2, sign_sgd_rows
 from trm.runtime import (
     Runtime,
     all_reduce_sums,
     any_rank,
-    gather_objects,
+    on_main,
     setup_runtime,
     teardown_runtime,
 )
-from trm.safe_io import check_writable_dir
+from trm.safe_io import check_writable_dir, write_text_atomic
 from trm.schedules import depth_for_step
+from trm.train_data import load_data, make_sampler, total_steps
+from trm.train_state import TrainState, restore_checkpoint, save_checkpoint
 
 POSTFIX = (("loss", "lm_loss"), ("acc", "accuracy"), ("exact", "exact_accuracy"))
+PROGRESS_SECONDS = 30.0  # without a terminal: a progress line at most this often (and the last)
 
 
 class Interrupted(Exception):
     """SIGINT or SIGTERM arrived; a checkpoint was saved."""
 
 
-@dataclass
-class TrainState:
-    """Everything a training run changes, and what it needs to change it."""
-
-    cfg: TrainConfig
-    rt: Runtime
-    core: TinyRecursiveModel  # the plain model (its weights, the puzzle-embedding table)
-    fwd: torch.nn.Module  # what steps call: the model, compiled and/or DDP-wrapped
-    adam: AdamATan2
-    ema: EMA | None
-    sampler: TrainSampler | None
-    generator: torch.Generator  # halting exploration; the same on every rank
-    steps_total: int
-    step: int = 0
-    carry: Carry | None = None
-    sampler_state: dict = field(default_factory=dict)  # position after the last consumed batch
-
-    @property
-    def loss_scale(self) -> float:
-        """1 / examples the summed loss is divided by (DDP averages gradients over ranks)."""
-        b = self.cfg.global_batch_size
-        return 1 / (b // self.rt.world_size if self.rt.world_size > 1 else b)
-
-    def learning_rates(self) -> tuple[float, float]:
-        """(network lr, puzzle-embedding lr) of the current step (warm-up, then cosine)."""
-        c = self.cfg
-        sched = (self.step, c.lr_warmup_steps, self.steps_total, c.lr_min_ratio)
-        return (
-            learning_rate(self.step, c.lr, *sched[1:]),
-            learning_rate(self.step, c.puzzle_emb_lr, *sched[1:]),
-        )
-
-
 # --- setup -----------------------------------------------------------------------------------
-
-
-def fill_from_data(cfg: TrainConfig, data: PuzzleDataset) -> None:
-    """Copy vocabulary, sequence length and identifier count from the dataset into the config."""
-    meta = data.metadata
-    cfg.model.vocab_size = int(meta["vocab_size"])
-    cfg.model.seq_len = int(meta["seq_len"])
-    cfg.model.num_puzzle_identifiers = int(meta["num_puzzle_identifiers"])
-    if not cfg.kind:
-        cfg.kind = kind_of_vocab(cfg.model.vocab_size)
-
-
-def total_steps(cfg: TrainConfig, data: PuzzleDataset) -> int:
-    """Optimiser steps of the run: ``max_steps``, or epochs x examples per epoch / B (SPEC §7.3)."""
-    if cfg.max_steps > 0:
-        return cfg.max_steps
-    meta = data.metadata
-    return int(
-        cfg.epochs * meta["total_groups"] * meta["mean_puzzle_examples"] / cfg.global_batch_size
-    )
-
-
-def prepare_run_dir(cfg: TrainConfig, config_path: str | None) -> Path:
-    """The run directory (default ``runs/<config stem>-<time>``), named into the config."""
-    if not cfg.run_name:
-        stem = Path(config_path).stem if config_path else "run"
-        cfg.run_name = f"{stem}-{datetime.now():%Y%m%d-%H%M%S}"
-    if not cfg.run_dir:
-        cfg.run_dir = str(Path("runs") / cfg.run_name)
-    return Path(cfg.run_dir)
 
 
 def build_model(cfg: TrainConfig, rt: Runtime) -> tuple[TinyRecursiveModel, torch.nn.Module]:
@@ -145,7 +90,9 @@ def build_model(cfg: TrainConfig, rt: Runtime) -> tuple[TinyRecursiveModel, torc
         )
     if cfg.compile and rt.device.type == "cuda":
         fwd = torch.compile(
-            fwd, dynamic=False, mode=None if cfg.compile_mode == "default" else cfg.compile_mode
+            fwd,
+            dynamic=False,
+            mode=None if cfg.compile_mode == "default" else str(cfg.compile_mode),
         )
     return core, fwd
 
@@ -165,46 +112,6 @@ def init_state(
     if sampler is not None:
         state.sampler_state = sampler.state_dict()
     return state
-
-
-def restore(state: TrainState, run_dir: Path) -> None:
-    """Load a run's resumable checkpoint into ``state`` (this rank's carry and generator)."""
-    saved = load_training_state(run_dir)
-    rt = state.rt
-    state.core.load_state_dict(saved["model"])
-    state.adam.load_state_dict(saved["adam"])
-    if state.ema is not None:
-        state.ema.load_state_dict(saved["ema"])
-    state.sampler.load_state_dict(saved["sampler"])
-    state.sampler_state = state.sampler.state_dict()
-    state.generator.set_state(saved["generator"][rt.rank])
-    state.step = saved["step"]
-    if saved["carry"] is not None:
-        carry = {k: v.to(rt.device) for k, v in saved["carry"][rt.rank].items()}
-        state.carry = Carry.from_state_dict(carry)
-
-
-def save_checkpoint(state: TrainState, run_dir: Path) -> None:
-    """Write the resumable checkpoint (every rank's carry and generator, gathered to rank 0)."""
-    c = state.carry
-    carries = gather_objects(
-        [None if c is None else {k: v.cpu() for k, v in c.state_dict().items()}], state.rt
-    )
-    gens = gather_objects([state.generator.get_state()], state.rt)
-    if state.rt.is_main:
-        save_training_state(
-            run_dir,
-            {
-                "step": state.step,
-                "model": state.core.state_dict(),
-                "adam": state.adam.state_dict(),
-                "ema": state.ema.state_dict() if state.ema else None,
-                "sampler": state.sampler_state,
-                "generator": gens,
-                "carry": carries,
-                "config": to_yaml(state.cfg),
-            },
-        )
 
 
 # --- one optimiser step ----------------------------------------------------------------------
@@ -323,58 +230,66 @@ def train(
 ) -> Path:
     """Train (or resume) a run; returns the run directory.
 
-    ``stop_at_step`` > 0 saves a checkpoint and raises ``Interrupted`` once that step is done,
-    as a signal would (for sessions shorter than the run). A new run refuses a ``run_dir``
-    that holds one, unless ``overwrite``.
+    Nothing is written or deleted before the run is known to start: the config is validated,
+    the run directory checked and locked (one ``trm train`` per directory), the dataset checked
+    and the checkpoint matched to the config (``_start``). A new run refuses a ``run_dir``
+    that holds one, unless ``overwrite``. ``stop_at_step`` > 0 saves a checkpoint and raises
+    ``Interrupted`` once that step is done, as a signal would (for sessions shorter than the
+    run). A full disk is one line naming the directory; the last checkpoint stays intact.
     """
+    validate(cfg)  # a config built in Python gets the checks of a loaded one
     rt = setup_runtime(cfg.device, cfg.bf16, cfg.threads)
     try:
-        run_dir = _check_run_dir(cfg, rt, config_path, resume_dir, overwrite)
-        train_data = PuzzleDataset(cfg.data_path, "train")
-        has_test = (Path(cfg.data_path) / "test").is_dir()
-        test_data = PuzzleDataset(cfg.data_path, "test") if has_test else None
-        fill_from_data(cfg, train_data)
-        if rt.is_main:
-            if overwrite and not resume_dir:
-                clear_run_dir(run_dir)
-            run_dir.mkdir(parents=True, exist_ok=True)
-            write_text_atomic(run_dir / "config.yaml", to_yaml(cfg))
-        B = cfg.global_batch_size
-        sampler = TrainSampler(train_data, B, cfg.eval_interval, cfg.seed, rt.rank, rt.world_size)
-        state = init_state(cfg, rt, sampler, total_steps(cfg, train_data))
-        if cfg.curriculum != "none":
-            sampler.curriculum = Curriculum.by_difficulty(
-                train_data,
-                KINDS[cfg.kind].difficulty,
-                cfg.curriculum == "hard_first",
-                cfg.curriculum_start,
-                cfg.curriculum_until,
-                state.steps_total,
-            )
         if resume_dir:
-            restore(state, run_dir)
-            if rt.is_main:
-                print(
-                    f"trm: resumed {run_dir} at step {state.step} of {state.steps_total}",
-                    file=sys.stderr,
-                )
-        log = MetricsLog(run_dir, cfg, state.step if resume_dir else None, rt.is_main)
-        _loop(state, run_dir, test_data, log, progress, stop_at_step)
+            run_dir = check_writable_dir(resume_dir, "run directory")
+        else:
+            run_dir = prepare_run_dir(cfg, config_path)
+        with ExitStack() as held, full_disk_is_one_line(run_dir):
+            on_main(rt, lambda: held.enter_context(locked_run_dir(run_dir)))  # rank 0 locks
+            state, test_data = _start(cfg, rt, run_dir, resume_dir, overwrite)
+            log = MetricsLog(run_dir, cfg, state.step if resume_dir else None, rt.is_main)
+            _loop(state, run_dir, test_data, log, progress, stop_at_step)
         return run_dir
     finally:
         teardown_runtime()
 
 
-def _check_run_dir(cfg: TrainConfig, rt: Runtime, config_path, resume_dir, overwrite) -> Path:
-    """The run directory, checked before any work: writable, and (a new run) holding no run
-    unless ``overwrite``. Every rank checks before rank 0 writes (a barrier under DDP)."""
+def _start(
+    cfg: TrainConfig, rt: Runtime, run_dir: Path, resume_dir: str | None, overwrite: bool
+) -> tuple[TrainState, PuzzleDataset | None]:
+    """Everything that may refuse the run, then its first write (``config.yaml``): what the
+    run directory holds, the dataset, the checkpoint against the config. Under the lock."""
+    leftovers = [] if resume_dir else on_main(rt, lambda: check_new_run_dir(run_dir, overwrite))
+    saved = resume_state(run_dir) if resume_dir else None
+    train_data, test_data = load_data(cfg)
+    if saved is not None:
+        check_resumable(saved, cfg, run_dir)
+    steps_total = total_steps(cfg, train_data)
+    sampler = make_sampler(cfg, train_data, steps_total, rt.rank, rt.world_size)
+    state = init_state(cfg, rt, sampler, steps_total)
+    if saved is not None:
+        restore_checkpoint(state, saved, run_dir)
+    if rt.is_main:
+        if leftovers:  # --overwrite, or what a run that never saved a checkpoint left
+            clear_run_dir(run_dir)
+        changed = changes(load_config(run_dir / CONFIG), cfg) if resume_dir else []
+        write_text_atomic(run_dir / CONFIG, to_yaml(cfg))
+        say = _how_it_starts(state, run_dir, resume_dir, saved is not None, leftovers, overwrite)
+        if say:
+            on_top = f" (on top of its {CONFIG}: {' '.join(changed)})" if changed else ""
+            print(f"trm: {say}{on_top}", file=sys.stderr)
+    return state, test_data
+
+
+def _how_it_starts(state, run_dir, resume_dir, resumed, leftovers, overwrite) -> str:
+    """What to say unless the run simply starts in a new directory."""
+    if resumed:
+        return f"resumed {run_dir} at step {state.step} of {state.steps_total}"
     if resume_dir:
-        return check_writable_dir(resume_dir, "run directory")
-    run_dir = prepare_run_dir(cfg, config_path)
-    check_new_run_dir(run_dir, overwrite)
-    if rt.world_size > 1:
-        torch.distributed.barrier()  # every rank has checked before rank 0 writes
-    return run_dir
+        return f"{run_dir} has no {CHECKPOINT} (it stopped before its first): starting at step 0"
+    if leftovers and not overwrite:
+        return f"{run_dir}: replacing {', '.join(leftovers)} of a start that saved no checkpoint"
+    return ""
 
 
 def _loop(state: TrainState, run_dir: Path, test_data, log, progress: bool, stop_at: int) -> None:
@@ -392,12 +307,7 @@ def _loop(state: TrainState, run_dir: Path, test_data, log, progress: bool, stop
     }
     # On CUDA the next batches are prepared in a thread while the GPU works.
     prefetch = Prefetcher(state.sampler, rt.device) if rt.device.type == "cuda" else None
-    bar = tqdm(
-        total=state.steps_total,
-        initial=state.step,
-        disable=not (progress and rt.is_main),
-        dynamic_ncols=True,
-    )
+    bar = Progress(state, progress and rt.is_main)
     meter = StepMeter(state.step, rt.device)
     try:
         while state.step < state.steps_total:
@@ -461,11 +371,40 @@ def _log_train(state: TrainState, meter: StepMeter, log, bar) -> None:
     meter.shown.update(  # accuracies only when some slot halted: else the last known
         {k: values[k] for k in ("lm_loss", "accuracy", "exact_accuracy") if k in values}
     )
-    bar.set_postfix(
-        {short: f"{meter.shown[k]:.3f}" for short, k in POSTFIX if k in meter.shown},
-        sps=f"{values['sample_steps_per_s']:.1f}",
-    )
+    bar.show(step, meter.shown, values["sample_steps_per_s"], B)
     meter.sums, meter.t_last, meter.step_last = {}, now, step
+
+
+class Progress(tqdm):
+    """The run's progress: a tqdm bar on a terminal; elsewhere (a log file, CI) one line on
+    stderr at the first log step, then every ``PROGRESS_SECONDS``, and at the last step."""
+
+    def __init__(self, state: TrainState, enabled: bool):
+        self.lines = enabled and not sys.stderr.isatty()
+        super().__init__(
+            total=state.steps_total,
+            initial=state.step,
+            disable=not enabled or self.lines,
+            dynamic_ncols=True,
+        )
+        self.t_start, self.t_line = time.perf_counter(), None
+
+    def show(self, step: int, shown: dict[str, float], samples_per_s: float, B: int) -> None:
+        """The loss and accuracies last known at ``step``, and the speed since the last log."""
+        fields = {short: f"{shown[k]:.3f}" for short, k in POSTFIX if k in shown}
+        self.set_postfix(fields, sps=f"{samples_per_s:.1f}")
+        now = time.perf_counter()
+        due = self.t_line is None or now - self.t_line >= PROGRESS_SECONDS
+        if self.lines and (due or step == self.total):
+            elapsed = time.strftime("%H:%M:%S", time.gmtime(now - self.t_start))
+            values = " ".join(f"{k}={v}" for k, v in fields.items())
+            print(
+                f"trm: step {step}/{self.total} {values} steps/s={samples_per_s / B:.2f} "
+                f"elapsed={elapsed}",
+                file=sys.stderr,
+                flush=True,
+            )
+            self.t_line = now
 
 
 # --- `trm train` -------------------------------------------------------------------------------
@@ -481,20 +420,13 @@ def train_from_config(
     """Load a recipe (name or YAML path; the run's saved config when resuming) and train.
 
     ``--resume DIR`` continues with the config saved in DIR; ``key=value`` overrides apply on
-    top of it (and are named in the resume message). ``overwrite`` starts afresh in a run_dir
-    that holds a run (not with ``resume``).
+    top of it (what they change is named in the resume message). ``overwrite`` starts afresh
+    in a run_dir that holds a run (not with ``resume``).
     """
     config, overrides = split_overrides(config, overrides)
     if resume and overwrite:
         raise TrmError("--resume continues a run and --overwrite replaces it: pick one")
     cfg = resolve_config(config, overrides, resume)
-    if resume and overrides:
-        print(
-            f"trm: on top of {Path(resume) / 'config.yaml'}: {' '.join(overrides)}", file=sys.stderr
-        )
     if not cfg.data_path:
         raise TrmError("data_path is not set: pass data_path=DIR (a dataset built by `trm build`)")
-    if not math.isfinite(cfg.lr):
-        raise TrmError("lr must be finite")
-    check_recipe_options(cfg)
     return train(cfg, config, resume, progress=progress, overwrite=overwrite)

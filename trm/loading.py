@@ -1,5 +1,6 @@
-"""Finding and loading a model for inference: a shipped name, a run or inference directory,
-an official checkpoint with its architecture YAML, or a Hugging Face model repository.
+"""Every way to load a model: a shipped name, a run or inference directory (pickle-free
+safetensors), an official checkpoint with its architecture YAML, or a Hugging Face model
+repository. The one loading module: the CLI, the Python API, benchmarks and tools call it.
 
 Every failure is one ``TrmError`` line (the ``trm`` command exits with status 2).
 """
@@ -10,14 +11,19 @@ import os
 import re
 from pathlib import Path
 
-import trm
-from trm.checkpoint import load_model
-from trm.config import TrainConfig
+import torch
+from omegaconf import OmegaConf
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+
+from trm.config import TrainConfig, load_config
 from trm.errors import TrmError
 from trm.hub import require_hub
 from trm.model import TinyRecursiveModel
-from trm.official import load_official
+from trm.official import arch_to_model_config, convert_state_dict
 from trm.puzzles import check_shape, kind_of_vocab
+from trm.resources import resource_dirs
+from trm.run_layout import CONFIG, INFERENCE, WEIGHTS
 from trm.runtime import pick_device
 
 # owner/name, as Hugging Face spells repository ids (a path that exists locally wins)
@@ -60,14 +66,7 @@ def shipped_names() -> list[str]:
 
 def _checkpoint_roots() -> list[Path]:
     """A clone's ``checkpoints/``, then the installed data package ``trm_checkpoints``."""
-    roots = [Path(trm.__file__).resolve().parents[1] / "checkpoints"]
-    try:
-        import trm_checkpoints  # installed data package; absent in a clone that was not installed
-
-        roots += [Path(p) for p in trm_checkpoints.__path__]
-    except ImportError:
-        pass
-    return roots
+    return resource_dirs("checkpoints")
 
 
 def load(
@@ -91,9 +90,9 @@ def load(
     elif _looks_like_repo_id(str(source)):
         model, cfg = load_hf(str(source), kind or "")
     elif path.exists() or len(path.parts) > 1:  # a path ("no such checkpoint" when missing)
-        model, cfg = load_model(path, "cpu")
+        model, cfg = load_directory(path, "cpu")
     else:
-        model, cfg = load_model(shipped_checkpoint(str(source)), "cpu")
+        model, cfg = load_directory(shipped_checkpoint(str(source)), "cpu")
     _check_kind(model, cfg, kind, str(source))
     return model.to(dev).eval(), cfg
 
@@ -171,3 +170,89 @@ def _hf_snapshot(repo_id: str) -> Path:
         raise TrmError(
             f"cannot download the model {repo_id} from Hugging Face ({reason})"
         ) from None
+
+
+# --- our own directories ------------------------------------------------------------------
+
+
+def resolve_inference_dir(path: str | os.PathLike) -> Path:
+    """An inference directory from a path to one, to a run directory, or to its weights file."""
+    p = Path(path)
+    if p.is_file() and p.name == WEIGHTS:
+        p = p.parent
+    if (p / INFERENCE / WEIGHTS).is_file():
+        p = p / INFERENCE
+    if not p.exists():
+        raise TrmError(f"{path}: no such checkpoint")
+    if not (p / WEIGHTS).is_file() or not (p / CONFIG).is_file():
+        raise TrmError(f"{path}: not a trm checkpoint (expected {WEIGHTS} and {CONFIG})")
+    return p
+
+
+def load_directory(
+    path: str | os.PathLike, device: str | torch.device = "cpu"
+) -> tuple[TinyRecursiveModel, TrainConfig]:
+    """Load an inference directory (or a run directory) without pickle; eval mode."""
+    d = resolve_inference_dir(path)
+    cfg = load_config(d / CONFIG)
+    try:
+        state = load_file(str(d / WEIGHTS), device="cpu")
+    except (SafetensorError, OSError, ValueError) as e:
+        raise TrmError(
+            f"{d / WEIGHTS}: corrupted or unreadable weights ({str(e).splitlines()[0]})"
+        ) from None
+    model = TinyRecursiveModel(cfg.model)
+    missing = set(model.state_dict()) - set(state)
+    if missing:
+        raise TrmError(f"{d / WEIGHTS}: missing tensors {sorted(missing)[:3]}")
+    try:
+        model.load_state_dict(state, strict=False)
+    except RuntimeError as e:
+        raise TrmError(
+            f"{d / WEIGHTS}: weights do not match {d / CONFIG} ({str(e).splitlines()[-1].strip()})"
+        ) from None
+    return model.to(device).eval(), cfg
+
+
+# --- official checkpoints ------------------------------------------------------------------
+
+
+def load_official(
+    path: str | os.PathLike, arch_yaml: str | os.PathLike, kind: str = ""
+) -> tuple[TinyRecursiveModel, TrainConfig]:
+    """A model (eval mode, CPU) from an official state dict and its arch YAML."""
+    try:
+        arch = OmegaConf.to_container(OmegaConf.load(arch_yaml), resolve=True)
+        if isinstance(arch, dict) and isinstance(arch.get("arch"), dict):
+            arch = arch["arch"]  # the official full config (all_config.yaml) holds it under arch
+    except FileNotFoundError:
+        raise TrmError(f"{arch_yaml}: no such config file") from None
+    except Exception as e:
+        raise TrmError(f"{arch_yaml}: not a valid arch YAML ({str(e).splitlines()[0]})") from None
+    if not os.path.isfile(path):
+        raise TrmError(f"{path}: no such checkpoint file")
+    try:
+        theirs = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise TrmError(f"{path}: corrupted or unreadable checkpoint ({type(e).__name__})") from None
+    if isinstance(theirs, dict) and "model" in theirs and isinstance(theirs["model"], dict):
+        theirs = theirs["model"]
+    if not isinstance(theirs, dict):
+        raise TrmError(f"{path}: not a state dict")
+    cfg = arch_to_model_config(arch)
+    state = convert_state_dict(theirs, cfg, kind)
+    model = TinyRecursiveModel(cfg)
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    if missing:
+        raise TrmError(f"{path}: missing tensors for {missing[:3]} (does {arch_yaml} match?)")
+    for name, value in state.items():
+        if name not in expected:
+            raise TrmError(f"{path}: tensor {name!r} does not fit the architecture of {arch_yaml}")
+        if tuple(expected[name].shape) != tuple(value.shape):
+            raise TrmError(
+                f"{path}: {name} has shape {tuple(value.shape)}, {arch_yaml} implies "
+                f"{tuple(expected[name].shape)}"
+            )
+    model.load_state_dict(state)
+    return model.eval(), TrainConfig(kind=kind, model=cfg)

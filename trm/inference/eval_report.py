@@ -19,7 +19,8 @@ from trm.config import TrainConfig
 from trm.data import PuzzleDataset
 from trm.errors import TrmError
 from trm.evaluate import evaluate, select_rows
-from trm.inference.solve import DEFAULT_HALT, DEFAULT_STEP_FACTOR, choose, halting_for, solve_grids
+from trm.figures import pyplot, save_figure
+from trm.inference.solve import choose, solve_grids
 from trm.inference.votes import Votes, pass_at_k
 from trm.model import TinyRecursiveModel
 from trm.puzzles import KINDS, arc
@@ -33,23 +34,24 @@ def _ks(views: int) -> list[int]:
     return ks + [views] if views > 1 else ks
 
 
-def evaluate_checkpoint(
+def eval_report(
     model: TinyRecursiveModel,
     cfg: TrainConfig,
     data_dir: str,
     *,
+    halting: Halting,
     views: int = 1,
     limit: int = 0,
     batch_size: int = 256,
-    steps: int | None = None,
     seed: int = 0,
     progress: bool = False,
-    max_steps: int | None = None,
-    halt: str = DEFAULT_HALT,
 ) -> dict:
-    """The report dict of ``trm eval`` (plain values, JSON-able). ``steps``: the fixed number
-    of the first measurement (default the model's maximum, the paper's number); ``max_steps``
-    and ``halt``: the adaptive measurement and the views (``trm.inference.solve.halting_for``).
+    """The report dict of ``trm eval`` (plain values, JSON-able).
+
+    The first measurement runs every puzzle for the model's trained maximum of supervision
+    steps (the paper's number), or for exactly N steps when ``halting`` is fixed (``--steps``);
+    a halting that may stop early (``head``, ``rules``, ``both``) is measured next, and the
+    views table uses it too.
     """
     data = PuzzleDataset(data_dir, "test")
     meta = data.metadata
@@ -60,40 +62,46 @@ def evaluate_checkpoint(
         )
     kind = cfg.kind
     if kind == "arc":  # ARC is scored per task by voting, not per row
-        return _evaluate_arc(model, data, views, limit, batch_size, steps, seed, progress)
-    fixed = steps or model.cfg.max_supervision_steps
+        return _evaluate_arc(model, data, views, limit, batch_size, halting, seed, progress)
+    trained = model.cfg.max_supervision_steps
+    fixed = (halting.max_steps or trained) if halting.mode == "fixed" else trained
     n = len(select_rows(data.num_examples, limit, seed))
     report: dict = {"checkpoint_kind": kind, "data": str(data_dir), "puzzles": n}
-    bar = tqdm(total=2 * n, desc="eval", disable=not progress or None, leave=False)
-    with bar:
-        run = dict(batch_size=batch_size, limit=limit, seed=seed, progress=bar)
-        m = evaluate(model, data, halting=Halting(max_steps=fixed, adaptive=False), **run)
-        report.update(
-            steps=fixed,
-            exact_accuracy=m.get("exact_accuracy", 0.0),
-            token_accuracy=m.get("accuracy", 0.0),
-            halting_accuracy=m.get("q_halt_accuracy", 0.0),
+    run = dict(batch_size=batch_size, limit=limit, seed=seed)
+    with _bar(progress, n, f"eval: {n} puzzles, all {fixed} steps") as bar:
+        m = evaluate(
+            model, data, halting=Halting(max_steps=fixed, adaptive=False), progress=bar, **run
         )
-        if steps is None:
-            trained = model.cfg.max_supervision_steps
-            ada = evaluate(
-                model, data, halting=halting_for(kind, None, max_steps, halt, trained), **run
-            )
-            report.update(
-                adaptive_exact_accuracy=ada.get("exact_accuracy", 0.0),
-                adaptive_mean_steps=ada.get("steps", 0.0),
-                adaptive_halt=halt,
-                adaptive_max_steps=max_steps or DEFAULT_STEP_FACTOR * trained,
-            )
+    report.update(
+        steps=fixed,
+        exact_accuracy=m.get("exact_accuracy", 0.0),
+        token_accuracy=m.get("accuracy", 0.0),
+        halting_accuracy=m.get("q_halt_accuracy", 0.0),
+    )
+    if halting.mode != "fixed":
+        limit_steps = halting.max_steps or trained
+        about = f"eval: {n} puzzles, halt by {halting.mode} within {limit_steps} steps"
+        with _bar(progress, n, about) as bar:
+            ada = evaluate(model, data, halting=halting, progress=bar, **run)
+        report.update(
+            adaptive_exact_accuracy=ada.get("exact_accuracy", 0.0),
+            adaptive_mean_steps=ada.get("steps", 0.0),
+            adaptive_halt=halting.mode,
+            adaptive_max_steps=limit_steps,
+        )
     if kind in KINDS and views > 1:
         rows = select_rows(data.num_examples, limit, seed)
         inputs = np.asarray(data.inputs[rows], np.int64)
         labels = np.asarray(data.labels[rows], np.int64)
-        halting = halting_for(kind, steps, max_steps, halt, model.cfg.max_supervision_steps)
         report["views"] = _views_table(
             model, kind, inputs, labels, views, batch_size, halting, seed, progress
         )
     return report
+
+
+def _bar(progress: bool, total: int, desc: str, unit: str = "puzzle") -> tqdm:
+    """A labelled bar on stderr, only when ``progress`` and stderr is a terminal."""
+    return tqdm(total=total, desc=desc, unit=unit, disable=not progress or None, leave=False)
 
 
 def _views_table(
@@ -102,13 +110,8 @@ def _views_table(
     """Verified and exact accuracy of the returned answer for K = 1, 2, 4, ... views."""
     questions, _ = KINDS[kind].decode_answers(inputs)
     truth, _ = KINDS[kind].decode_answers(labels)
-    bar = tqdm(
-        total=len(inputs) * views,
-        desc=f"eval {views} views",
-        disable=not progress or None,
-        leave=False,
-    )
-    with bar:
+    about = f"eval: {len(inputs)} puzzles x {views} views"
+    with _bar(progress, len(inputs) * views, about, "view") as bar:
         results = solve_grids(
             model,
             kind,
@@ -138,7 +141,7 @@ def _views_table(
 
 
 def _evaluate_arc(
-    model, data: PuzzleDataset, views, limit, batch_size, steps, seed, progress
+    model, data: PuzzleDataset, views, limit, batch_size, halting: Halting, seed, progress
 ) -> dict:
     """pass@k over the test split's augmented rows, voting per (task, test input)."""
     names = read_json(data.root / "identifiers.json")
@@ -152,13 +155,14 @@ def _evaluate_arc(
     parsed = [arc.parse_augmented_name(names[i]) for i in ids]
     rows = np.array([r for r in range(data.num_examples) if parsed[r][0] in tasks], np.int64)
     inputs = np.asarray(data.inputs[rows], np.int64)
-    bar = tqdm(total=len(rows), desc="eval arc", disable=not progress or None, leave=False)
-    with bar:
+    with _bar(
+        progress, len(rows), f"eval: {len(tasks)} ARC tasks, {len(rows)} views", "view"
+    ) as bar:
         run = stream(
             model,
             inputs,
             puzzle_ids=ids[rows],
-            halting=Halting.from_steps(steps),
+            halting=halting,
             batch_size=batch_size,
             progress=bar,
         )
@@ -211,17 +215,12 @@ def format_report(report: dict) -> str:
     return "\n".join(lines)
 
 
-def write_plot(report: dict, path: str) -> None:
-    """Accuracy against the number of views as a PNG (matplotlib, Agg backend)."""
+def write_plot(report: dict, path: str) -> Path:
+    """Accuracy against the number of views as a PNG; the path written."""
     table = report.get("views")
     if not table:
         raise TrmError("--plot needs a views table: pass --views K with K > 1")
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 3.5))
+    fig, ax = pyplot().subplots(figsize=(5, 3.5))
     ks = [row["views"] for row in table]
     for col in (c for c in table[0] if c != "views"):
         ax.plot(ks, [row[col] for row in table], marker="o", label=col)
@@ -230,6 +229,4 @@ def write_plot(report: dict, path: str) -> None:
     ax.set_ylabel("accuracy")
     ax.legend()
     fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    return save_figure(fig, path, dpi=100)
