@@ -154,3 +154,10 @@ def test_api_functions_check_their_arguments(call, message):
 
     with pytest.raises(TrmError, match=re.escape(message)):
         call(trm)
+
+
+def test_train_overrides_may_follow_options(capsys):
+    from trm.cli import main
+
+    assert main(["train", "sudoku_mlp", "--print-config", "lr=2e-4"]) == 0
+    assert "lr: 0.0002" in capsys.readouterr().out

@@ -37,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     args, extra = parser.parse_known_args(argv)
     if extra and args.command == "solve" and not any(e.startswith("-") for e in extra):
         args.puzzles += extra  # puzzles given after options: `trm solve sudoku --views 4 "..."`
+    elif extra and args.command == "train" and all("=" in e and e[0] != "-" for e in extra):
+        args.overrides += extra  # overrides after options: `trm train R --no-progress lr=1e-3`
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
