@@ -82,7 +82,7 @@ def test_train_step_runs_without_host_sync():
         device="cuda",
         compile=False,
     )
-    rt = setup_runtime("cuda", True)
+    rt = setup_runtime("cuda", "bf16")
     state = init_state(cfg, rt, sampler=None, steps_total=100)
     _, batch = case("cuda")
     for _ in range(2):

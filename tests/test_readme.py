@@ -58,11 +58,14 @@ def make_cheap(cmd: str) -> str | None:
         cmd += " --limit-tasks 3"
     if cmd.startswith("trm train") and "--resume" not in cmd:
         if "_cpu" in cmd:
-            cmd += " max_steps=2 global_batch_size=8 eval_limit=4 eval_every_steps=2 --no-progress"
+            cmd += " max_steps=2 global_batch_size=8 eval_limit=4 eval_every_steps=2 compile=false"
+            cmd += " --no-progress"
         elif "--print-config" not in cmd:
             cmd += " --print-config"
     if cmd.startswith("trm bench train"):
         cmd += " --case small-mlp --steps 1"
+        if "--no-compile" not in cmd:  # compiling is tested in test_compile_cpu.py
+            cmd += " --no-compile"
     return cmd
 
 

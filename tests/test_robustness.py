@@ -26,6 +26,7 @@ TINY = [
     "model.max_supervision_steps=2",
     "device=cpu",
     "threads=1",
+    "compile=false",  # tiny runs: compiling would cost more than it saves
     "global_batch_size=8",
     "max_steps=2",
     "eval_limit=8",

@@ -46,7 +46,7 @@ def trained(tmp_path_factory) -> tuple[Path, Path]:
         device="cpu",
         threads=1,
         compile=False,
-        bf16=False,
+        precision="fp32",
         ema=False,
         run_dir=str(tmp / "run"),
         eval_limit=8,

@@ -33,6 +33,7 @@ TINY = [
     "model.max_supervision_steps=4",
     "device=cpu",
     "threads=1",
+    "compile=false",  # tiny runs: compiling would cost more than it saves
     "lr_warmup_steps=10",
     "weight_decay=0.01",
     "eval_interval=5",

@@ -26,7 +26,7 @@ import torch.distributed as dist
 from trm.batch import Batch
 from trm.losses import answer_loss_weights, step_loss
 from trm.model import StepOutput, TinyRecursiveModel
-from trm.runtime import inference_runtime
+from trm.runtime import Runtime, inference_runtime
 
 
 @dataclass
@@ -267,15 +267,15 @@ def stream(
     labels: torch.Tensor | None = None,
     halting: Halting = ADAPTIVE,
     batch_size: int = 256,
-    autocast=None,
+    runtime: Runtime | None = None,
     on_step: StepHook | None = None,
     progress=None,
 ) -> StreamOutput:
     """Run every row of ``inputs`` (N, L) tokens through a fixed batch of ``batch_size`` slots.
 
     Puzzle embeddings come from ``puzzle_ids`` (N,) rows of the model's table, or directly
-    from ``puzzle_rows`` (N, E) (fitted by ``trm.inference.arc``). ``autocast`` is a context
-    factory (default: bf16 on CUDA, nothing on CPU). The host reads one small mask per step.
+    from ``puzzle_rows`` (N, E) (fitted by ``trm.inference.arc``). ``runtime`` sets the precision
+    (default: ``auto`` on the model's device). The host reads one small mask per step.
     """
     core = unwrap(model)
     device = core.token_embedding.device
@@ -286,11 +286,10 @@ def stream(
     limit = halting.max_steps if halting.max_steps is not None else core.cfg.max_supervision_steps
     if limit < 1:
         raise ValueError(f"the step limit must be at least 1, got {limit}")
-    cuda = device.type == "cuda"
-    if autocast is None:
-        autocast = inference_runtime(device).autocast()
+    rt = runtime or inference_runtime(device)
+    autocast = rt.autocast()
     queue = _Queue(core, inputs, puzzle_ids, puzzle_rows, labels, device)
-    slots = _Slots(core, queue, min(batch_size, n), torch.bfloat16 if cuda else torch.float32)
+    slots = _Slots(core, queue, min(batch_size, n), rt.state_dtype)
     while slots.live:
         with autocast():
             out = model(slots.x, slots.rows, slots.y, slots.z)

@@ -36,13 +36,16 @@ from trm.model import TinyRecursiveModel
 from trm.options import (
     ARC_DEFAULT_VIEWS,
     DEFAULT_HALT,
+    DEFAULT_PRECISION,
     MAX_BATCH,
     MAX_COUNT,
     MAX_OPT_STEPS,
     MAX_VIEWS,
     check_int,
+    check_precision,
 )
 from trm.puzzles import KINDS, PuzzleError
+from trm.runtime import Runtime, inference_runtime
 
 __all__ = ["Halting", "SolveResult", "Solver", "build", "load", "train"]
 
@@ -59,10 +62,20 @@ class Solver:
 
     model: TinyRecursiveModel
     config: TrainConfig
+    runtime: Runtime | None = None  # device and precision (default: auto on the model's device)
+
+    def __post_init__(self) -> None:
+        if self.runtime is None:
+            self.runtime = inference_runtime(self.model.token_embedding.device)
 
     @property
     def kind(self) -> str:
         return self.config.kind
+
+    @property
+    def precision(self) -> str:
+        """What solving runs in: ``bf16`` (autocast) or ``fp32``."""
+        return self.runtime.precision
 
     def halting(
         self, *, steps: int | None = None, max_steps: int | None = None, halt: str = DEFAULT_HALT
@@ -135,6 +148,7 @@ class Solver:
                     self.model,
                     task,
                     halting=halting,
+                    runtime=self.runtime,
                     data_path=self.config.data_path,
                     views=views,
                     batch_size=batch_size,
@@ -156,6 +170,7 @@ class Solver:
                 self.kind,
                 items,
                 halting=halting,
+                runtime=self.runtime,
                 views=views,
                 batch_size=batch_size,
                 seed=seed,
@@ -176,7 +191,9 @@ class Solver:
         exactly as ``solve`` with one view would."""
         [grid] = self.puzzles([puzzle])
         halting = self._halting(halting, steps, max_steps, halt)
-        return trace_grid(self.model, self.kind, grid, halting=halting, progress=progress)
+        return trace_grid(
+            self.model, self.kind, grid, halting=halting, runtime=self.runtime, progress=progress
+        )
 
     def evaluate(
         self,
@@ -194,17 +211,19 @@ class Solver:
     ) -> dict:
         """The ``trm eval`` report on a built dataset's test split."""
         halting = self._halting(halting, steps, max_steps, halt)
-        return eval_report(
+        report = eval_report(
             self.model,
             self.config,
             str(data_dir),
             halting=halting,
+            runtime=self.runtime,
             views=check_int("views", views, 1, MAX_VIEWS),
             limit=check_int("limit", limit, 0, MAX_COUNT),
             batch_size=check_int("batch_size", batch_size, 1, MAX_BATCH),
             seed=seed,
             progress=progress,
         )
+        return {**report, "precision": self.precision}
 
     def render(self, grid) -> str:
         """A grid (a question or an answer) as the kind's text."""
@@ -223,17 +242,20 @@ def load(
     kind: str | None = None,
     arch: str | os.PathLike | None = None,
     device: str = "auto",
+    precision: str = DEFAULT_PRECISION,
 ) -> Solver:
     """A ``Solver`` from a shipped name (``sudoku``, ``maze-att-cpu``), a run or inference
     directory, an official state dict with its ``arch`` YAML, or a Hugging Face model repo id
-    (``owner/name``, downloaded once into the hub cache)."""
+    (``owner/name``, downloaded once into the hub cache). ``precision``: ``auto`` (bf16 on CUDA
+    and on CPUs with bf16 matrix units, else fp32), ``fp32`` or ``bf16``."""
     _check_path("source", source)
     if kind is not None and kind not in KINDS:
         raise TrmError(f"unknown puzzle kind {kind!r}; choose one of {', '.join(KINDS)}")
+    check_precision(precision)
     model, cfg = load_model(source, kind=kind, arch=arch, device=device)
     if not cfg.kind:
         raise TrmError(f"{source}: unknown puzzle kind; pass kind=")
-    return Solver(model, cfg)
+    return Solver(model, cfg, inference_runtime(model.token_embedding.device, precision))
 
 
 def build(kind: str, out: str | os.PathLike, *args, **options) -> dict:

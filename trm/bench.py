@@ -20,8 +20,9 @@ from trm.config import TrainConfig
 from trm.flops import training_flops
 from trm.loading import load_for_kind
 from trm.model import ModelConfig, TinyRecursiveModel
+from trm.options import DEFAULT_PRECISION
 from trm.puzzles import sudoku
-from trm.runtime import pick_device, setup_runtime
+from trm.runtime import inference_runtime, pick_device, setup_runtime
 
 
 def _sync(device: torch.device) -> None:
@@ -44,7 +45,14 @@ def matmul_rate(device: torch.device, dtype: torch.dtype, n: int = 2048, reps: i
     return best
 
 
-def bench_train_case(name: str, device_name: str, batch: int, steps: int, compile_: bool) -> dict:
+def bench_train_case(
+    name: str,
+    device_name: str,
+    batch: int,
+    steps: int,
+    compile_: bool,
+    precision: str = DEFAULT_PRECISION,
+) -> dict:
     """Time ``steps`` optimiser steps of one case after warm-up."""
     from trm.training import init_state, train_step  # deferred: `bench solve` does not train
 
@@ -58,8 +66,9 @@ def bench_train_case(name: str, device_name: str, batch: int, steps: int, compil
         compile=compile_,
         weight_decay=0.1,
         lr_warmup_steps=0,
+        precision=precision,
     )
-    rt = setup_runtime(cfg.device, cfg.bf16)
+    rt = setup_runtime(cfg.device, str(cfg.precision))
     state = init_state(cfg, rt, sampler=None, steps_total=10**9)
     m = cfg.model
     x = torch.randint(1, m.vocab_size, (batch, m.seq_len), dtype=torch.int32, device=rt.device)
@@ -85,6 +94,7 @@ def bench_train_case(name: str, device_name: str, batch: int, steps: int, compil
     out = {
         "case": name,
         "device": _device_name(rt.device),
+        "precision": rt.precision,
         "threads": torch.get_num_threads(),
         "batch": batch,
         "timed_steps": steps,
@@ -119,9 +129,11 @@ def bench_solve(
     count: int = 1024,
     batch: int = 256,
     checkpoint: str | None = None,
+    precision: str = DEFAULT_PRECISION,
 ) -> dict:
     """Time all-steps and adaptive solving of ``count`` generated questions."""
     dev = pick_device(device)
+    rt = inference_runtime(dev, precision)
     if checkpoint:
         model, _ = load_for_kind(kind, checkpoint, None, str(dev))
         note = f"checkpoint {checkpoint}"
@@ -139,14 +151,15 @@ def bench_solve(
         grids[rng.random(grids.shape) < 0.7] = 0
         tokens = sudoku.encode(grids).astype(np.int64)
     warm = Halting(max_steps=1, adaptive=False)
-    stream(model, tokens[: min(batch, count)], halting=warm, batch_size=batch)  # warm-up
-    out = {"device": str(dev), "model": note, "puzzles": count, "batch_size": batch}
+    stream(model, tokens[: min(batch, count)], halting=warm, batch_size=batch, runtime=rt)
+    out = {"device": str(dev), "precision": rt.precision, "model": note, "puzzles": count}
+    out["batch_size"] = batch
     # "Fixed" runs every puzzle for the model's maximum (16 in the paper's recipes).
     out["fixed_steps"] = model.cfg.max_supervision_steps
     for name, halting in (("fixed", Halting(adaptive=False)), ("adaptive", Halting())):
         _sync(dev)
         t0 = time.perf_counter()
-        run = stream(model, tokens, halting=halting, batch_size=batch)
+        run = stream(model, tokens, halting=halting, batch_size=batch, runtime=rt)
         seconds = time.perf_counter() - t0
         out[f"{name}_puzzles_per_s"] = count / seconds
         out[f"{name}_mean_steps"] = float(run.steps.mean())

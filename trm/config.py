@@ -29,6 +29,7 @@ from omegaconf.errors import OmegaConfBaseException
 from trm.errors import TrmError
 from trm.losses import LOSSES
 from trm.model import Choice, Mixer, ModelConfig, PosEncoding
+from trm.options import PRECISIONS
 from trm.puzzles import KINDS
 from trm.recipes import find_recipe, recipe_dirs
 from trm.runtime import check_device
@@ -47,6 +48,9 @@ class CurriculumOrder(Choice):
     none = "none"  # the paper's uniform sampler
     easy_first = "easy_first"
     hard_first = "hard_first"
+
+
+Precision = Choice("Precision", [(p, p) for p in PRECISIONS])
 
 
 class Logger(Choice):
@@ -101,7 +105,9 @@ class TrainConfig:
     run_name: str = ""  # default: <config file stem>-<time>
     run_dir: str = ""  # default: runs/<run_name>
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    bf16: bool = True  # bf16 autocast on CUDA (CPU always runs float32)
+    # bf16 autocast with float32 master weights, optimiser, EMA, loss and halting, or fp32;
+    # auto: bf16 on CUDA and on CPUs with bf16 matrix units (AMX, AVX-512 BF16)
+    precision: Precision = Precision("auto")
     compile: bool = True  # torch.compile on CUDA
     compile_mode: CompileMode = CompileMode("default")  # reduce-overhead: CUDA graphs
     threads: int = 0  # torch CPU threads (0: leave torch's default)
@@ -140,7 +146,11 @@ MOVED_FROM_MODEL = ("halt_exploration_prob",)
 
 def migrate(node: Any) -> Any:
     """Move ``model.<key>`` of ``MOVED_FROM_MODEL`` to the top level (a later top-level value
-    wins); returns the node."""
+    wins), and read the old ``bf16: true|false`` as ``precision: auto|fp32``; returns the node."""
+    if isinstance(node, DictConfig) and "bf16" in node:  # before precision: bf16 on CUDA only
+        bf16 = node.pop("bf16")
+        if "precision" not in node:
+            node["precision"] = "auto" if bf16 else "fp32"
     model = node.get("model") if isinstance(node, DictConfig) else None
     if isinstance(model, DictConfig):
         for key in MOVED_FROM_MODEL:

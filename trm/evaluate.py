@@ -14,6 +14,7 @@ import torch.distributed as dist
 from trm.act import ALL_STEPS, Halting, stream, unwrap
 from trm.data import PuzzleDataset
 from trm.losses import METRICS, normalise_metrics
+from trm.runtime import Runtime
 
 # Rows handed to the engine at once (times the batch): bounds device memory on large splits.
 CHUNK_BATCHES = 32
@@ -38,7 +39,7 @@ def evaluate(
     seed: int = 0,
     rank: int = 0,
     world_size: int = 1,
-    autocast=None,
+    runtime: Runtime | None = None,
     progress=None,
 ) -> dict[str, float]:
     """Exact accuracy, token accuracy, halting accuracy, steps and losses over the test split.
@@ -64,7 +65,7 @@ def evaluate(
             labels=batch.labels,
             halting=halting,
             batch_size=b,
-            autocast=autocast,
+            runtime=runtime,
             progress=progress,
         )
         for k, v in run.metrics.items():

@@ -120,6 +120,17 @@ class Linear(nn.Module):
         return F.linear(h, self.weight, self.bias)
 
 
+def token_lookup(tokens: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+    """``table[tokens]`` as a product with one-hot rows, in float32: the same values (one
+    non-zero term per sum), but its backward is a matrix product instead of a scatter-add.
+    torch.compile's CPU code for the scatter-add of ``table[tokens]`` (and ``F.embedding``)
+    corrupts the heap when its gradient comes through the network (torch 2.13, inductor C++
+    backend). Vocabularies are tiny (at most 12 tokens), so the product costs nothing."""
+    with torch.autocast(device_type=table.device.type, enabled=False):
+        one_hot = F.one_hot(tokens.long(), table.shape[0]).to(table.dtype)  # (B, L, V)
+        return one_hot @ table
+
+
 class SwiGLU(nn.Module):
     """``down(silu(gate) * up)`` with one fused input projection to (gate, up)."""
 
@@ -286,7 +297,7 @@ class TinyRecursiveModel(nn.Module):
     def embed(self, inputs: torch.Tensor, puzzle_rows: torch.Tensor | None) -> torch.Tensor:
         """x: token embeddings with the puzzle embedding in the prefix positions (B, S, D)."""
         cfg = self.cfg
-        h = self.token_embedding[inputs.long()]  # (B, L, D)
+        h = token_lookup(inputs, self.token_embedding)  # (B, L, D)
         if puzzle_rows is not None:
             b = inputs.shape[0]
             pad = cfg.prefix_len * cfg.dim - puzzle_rows.shape[-1]

@@ -19,6 +19,11 @@ HALT_MODES = ("head", "rules", "both")
 DEFAULT_HALT = "rules"
 DEFAULT_STEP_FACTOR = 2
 
+# Arithmetic: bf16 autocast (float32 master weights, optimiser, EMA, loss and halting) or fp32.
+# auto: bf16 on CUDA and on CPUs with bf16 matrix units (AMX, AVX-512 BF16), else fp32.
+PRECISIONS = ("auto", "fp32", "bf16")
+DEFAULT_PRECISION = "auto"
+
 MAX_STEPS = 256  # supervision steps per puzzle; the paper's models are trained for 16
 MAX_VIEWS = 1024  # symmetric views per puzzle (the ARC evaluation votes over 1000)
 MAX_OPT_STEPS = 10_000  # optimiser steps: fitting a new ARC task, timed benchmark steps
@@ -44,3 +49,10 @@ def check_halt(halt: Any) -> str:
     if halt not in HALT_MODES:
         raise TrmError(f"--halt must be one of {', '.join(HALT_MODES)}, got {halt!r}")
     return halt
+
+
+def check_precision(precision: Any) -> str:
+    """``precision`` when it is one of ``PRECISIONS``, else ``TrmError``."""
+    if precision not in PRECISIONS:
+        raise TrmError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    return precision

@@ -14,6 +14,7 @@ import torch
 import torch.distributed as dist
 
 from trm.errors import TrmError
+from trm.options import DEFAULT_PRECISION, check_precision
 
 T = TypeVar("T")
 
@@ -32,12 +33,17 @@ class Runtime:
         return self.rank == 0
 
     @property
+    def precision(self) -> str:
+        """What runs: ``bf16`` (autocast) or ``fp32``, for logs and metrics."""
+        return "bf16" if self.bf16 else "fp32"
+
+    @property
     def state_dtype(self) -> torch.dtype:
         """dtype of the carried states (y, z)."""
         return torch.bfloat16 if self.bf16 else torch.float32
 
     def autocast(self):
-        """A context factory: bf16 autocast on CUDA when enabled, else nothing."""
+        """A context factory: bf16 autocast (CUDA or CPU) when enabled, else nothing."""
         if self.bf16:
             return partial(torch.autocast, device_type=self.device.type, dtype=torch.bfloat16)
         return nullcontext
@@ -79,13 +85,34 @@ def pick_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
-def inference_runtime(device: str | torch.device = "auto") -> Runtime:
-    """The runtime of ``trm solve`` / ``trm eval``: one process, bf16 autocast on CUDA."""
+def cpu_has_fast_bf16() -> bool:
+    """This CPU has bf16 matrix units (AMX tiles or AVX-512 BF16): bf16 products run several
+    times the float32 rate there, and slower than float32 elsewhere."""
+    try:
+        return bool(torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported())
+    except (AttributeError, RuntimeError):  # a torch without the probes: assume not
+        return False
+
+
+def use_bf16(precision: str, device: torch.device) -> bool:
+    """Whether ``precision`` (``auto``, ``fp32``, ``bf16``) runs bf16 autocast on ``device``:
+    ``auto`` is bf16 on CUDA and on CPUs with fast bf16, float32 elsewhere."""
+    if check_precision(precision) == "auto":
+        return device.type == "cuda" or (device.type == "cpu" and cpu_has_fast_bf16())
+    return precision == "bf16"
+
+
+def inference_runtime(
+    device: str | torch.device = "auto", precision: str = DEFAULT_PRECISION
+) -> Runtime:
+    """The runtime of ``trm solve`` / ``trm eval``: one process, ``precision`` on ``device``."""
     dev = device if isinstance(device, torch.device) else pick_device(device)
-    return Runtime(dev, bf16=dev.type == "cuda")
+    return Runtime(dev, bf16=use_bf16(precision, dev))
 
 
-def setup_runtime(device: str = "auto", bf16: bool = True, threads: int = 0) -> Runtime:
+def setup_runtime(
+    device: str = "auto", precision: str = DEFAULT_PRECISION, threads: int = 0
+) -> Runtime:
     """Pick the device; under ``torchrun`` join the process group (NCCL on CUDA, gloo on CPU)."""
     if threads > 0:
         torch.set_num_threads(threads)
@@ -102,7 +129,7 @@ def setup_runtime(device: str = "auto", bf16: bool = True, threads: int = 0) -> 
         dev = torch.device("cuda", local)
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
-    return Runtime(dev, rank, world_size, bf16=bf16 and dev.type == "cuda")
+    return Runtime(dev, rank, world_size, bf16=use_bf16(precision, dev))
 
 
 def teardown_runtime() -> None:

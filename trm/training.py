@@ -88,7 +88,9 @@ def build_model(cfg: TrainConfig, rt: Runtime) -> tuple[TinyRecursiveModel, torc
             device_ids=[rt.device.index] if rt.device.type == "cuda" else None,
             broadcast_buffers=False,
         )
-    if cfg.compile and rt.device.type == "cuda":
+    if cfg.compile:
+        if rt.device.type == "cpu" and cfg.compile_mode == "reduce-overhead":
+            raise TrmError("compile_mode=reduce-overhead is CUDA graphs: use default on the CPU")
         fwd = torch.compile(
             fwd,
             dynamic=False,
@@ -200,7 +202,7 @@ def evaluate_and_export(
                 seed=cfg.seed,
                 rank=rt.rank,
                 world_size=rt.world_size,
-                autocast=rt.autocast(),
+                runtime=rt,
             )
             metrics["flops"] = run_flops(state)
             log.log(state.step, {f"eval/{k}": v for k, v in metrics.items()})
@@ -238,7 +240,7 @@ def train(
     run). A full disk is one line naming the directory; the last checkpoint stays intact.
     """
     validate(cfg)  # a config built in Python gets the checks of a loaded one
-    rt = setup_runtime(cfg.device, cfg.bf16, cfg.threads)
+    rt = setup_runtime(cfg.device, str(cfg.precision), cfg.threads)
     try:
         if resume_dir:
             run_dir = check_writable_dir(resume_dir, "run directory")
@@ -367,6 +369,7 @@ def _log_train(state: TrainState, meter: StepMeter, log, bar) -> None:
     values["lr"] = state.learning_rates()[0]
     values["flops"] = run_flops(state)
     values["sample_steps_per_s"] = n / max(now - meter.t_last, 1e-9)
+    values["bf16"] = float(state.rt.bf16)  # the precision that ran (1: bf16 autocast, 0: fp32)
     log.log(step, {f"train/{k}": v for k, v in values.items()})
     meter.shown.update(  # accuracies only when some slot halted: else the last known
         {k: values[k] for k in ("lm_loss", "accuracy", "exact_accuracy") if k in values}
@@ -386,7 +389,9 @@ class Progress(tqdm):
             initial=state.step,
             disable=not enabled or self.lines,
             dynamic_ncols=True,
+            desc=state.rt.precision,  # which arithmetic runs (precision=auto picks per device)
         )
+        self.precision = state.rt.precision
         self.t_start, self.t_line = time.perf_counter(), None
 
     def show(self, step: int, shown: dict[str, float], samples_per_s: float, B: int) -> None:
@@ -400,7 +405,7 @@ class Progress(tqdm):
             values = " ".join(f"{k}={v}" for k, v in fields.items())
             print(
                 f"trm: step {step}/{self.total} {values} steps/s={samples_per_s / B:.2f} "
-                f"elapsed={elapsed}",
+                f"elapsed={elapsed} {self.precision}",
                 file=sys.stderr,
                 flush=True,
             )

@@ -6,7 +6,7 @@ import argparse
 import json
 
 from trm.bench_cases import CPU_DEFAULT, TRAIN_CASES
-from trm.cli.options import bounded
+from trm.cli.options import add_precision_option, bounded
 from trm.options import MAX_BATCH, MAX_COUNT, MAX_OPT_STEPS
 from trm.puzzles import KINDS
 
@@ -22,6 +22,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("what", choices=["train", "solve", "build"])
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    add_precision_option(p)
     p.add_argument(
         "--batch-size", type=bounded(1, MAX_BATCH), default=None, help="batch (default: per case)"
     )
@@ -63,7 +64,9 @@ def run(args: argparse.Namespace) -> int:
             steps = args.steps or (50 if cuda and args.device != "cpu" else 10)
             cases = args.case or (list(TRAIN_CASES) if cuda else CPU_DEFAULT)
             results = [
-                bench_train_case(c, args.device, args.batch_size, steps, not args.no_compile)
+                bench_train_case(
+                    c, args.device, args.batch_size, steps, not args.no_compile, args.precision
+                )
                 for c in cases
             ]
         else:
@@ -74,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
                     args.count or 1024,
                     args.batch_size or 256,
                     args.checkpoint,
+                    args.precision,
                 )
             ]
     for r in results:

@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     from trm.api import load
     from trm.inference.eval_report import format_report, write_plot
 
-    solver = load(args.checkpoint, device=args.device)
+    solver = load(args.checkpoint, device=args.device, precision=args.precision)
     report = solver.evaluate(
         args.data_dir,
         views=args.views,

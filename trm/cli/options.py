@@ -8,7 +8,15 @@ from __future__ import annotations
 
 import argparse
 
-from trm.options import DEFAULT_HALT, HALT_MODES, MAX_BATCH, MAX_STEPS, MAX_VIEWS
+from trm.options import (
+    DEFAULT_HALT,
+    DEFAULT_PRECISION,
+    HALT_MODES,
+    MAX_BATCH,
+    MAX_STEPS,
+    MAX_VIEWS,
+    PRECISIONS,
+)
 
 
 def bounded(lo: int, hi: int):
@@ -66,5 +74,17 @@ def add_common_options(p: argparse.ArgumentParser) -> None:
         help="slots in the streaming batch",
     )
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    add_precision_option(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def add_precision_option(p: argparse.ArgumentParser) -> None:
+    """``--precision auto|fp32|bf16`` (``trm.options.PRECISIONS``)."""
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=DEFAULT_PRECISION,
+        help="bf16 autocast or fp32 (default auto: bf16 on CUDA and on CPUs with bf16 matrix "
+        "units such as AMX, else fp32)",
+    )

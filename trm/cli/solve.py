@@ -110,7 +110,9 @@ def run(args: argparse.Namespace) -> int:
     source = args.checkpoint or args.kind
     if args.config and not args.checkpoint:
         raise TrmError("--config needs --checkpoint (the official state dict it describes)")
-    solver = load(source, kind=args.kind, arch=args.config, device=args.device)
+    solver = load(
+        source, kind=args.kind, arch=args.config, device=args.device, precision=args.precision
+    )
     stop = dict(steps=args.steps, max_steps=args.max_steps, halt=args.halt)
     solver.halting(**stop)  # a bad combination is refused before any puzzle runs
     if tracing:

@@ -23,6 +23,7 @@ from trm.inference.solve import SolveResult
 from trm.inference.votes import Votes
 from trm.model import TinyRecursiveModel
 from trm.puzzles import arc
+from trm.runtime import Runtime
 from trm.safe_io import read_json
 
 
@@ -108,6 +109,7 @@ def solve_arc_task(
     task: arc.Task,
     *,
     halting: Halting,
+    runtime: Runtime | None = None,
     data_path: str = "",
     views: int = 8,
     batch_size: int = 256,
@@ -143,6 +145,7 @@ def solve_arc_task(
             puzzle_rows=None if rows is None else rows.repeat(len(task.test), 1),
             halting=halting,
             batch_size=batch_size,
+            runtime=runtime,
             progress=bar,
         )
     votes = Votes()

@@ -24,6 +24,7 @@ from trm.inference.solve import choose, solve_grids
 from trm.inference.votes import Votes, pass_at_k
 from trm.model import TinyRecursiveModel
 from trm.puzzles import KINDS, arc
+from trm.runtime import Runtime
 from trm.safe_io import read_json
 
 
@@ -40,6 +41,7 @@ def eval_report(
     data_dir: str,
     *,
     halting: Halting,
+    runtime: Runtime | None = None,
     views: int = 1,
     limit: int = 0,
     batch_size: int = 256,
@@ -62,12 +64,14 @@ def eval_report(
         )
     kind = cfg.kind
     if kind == "arc":  # ARC is scored per task by voting, not per row
-        return _evaluate_arc(model, data, views, limit, batch_size, halting, seed, progress)
+        return _evaluate_arc(
+            model, data, views, limit, batch_size, halting, runtime, seed, progress
+        )
     trained = model.cfg.max_supervision_steps
     fixed = (halting.max_steps or trained) if halting.mode == "fixed" else trained
     n = len(select_rows(data.num_examples, limit, seed))
     report: dict = {"checkpoint_kind": kind, "data": str(data_dir), "puzzles": n}
-    run = dict(batch_size=batch_size, limit=limit, seed=seed)
+    run = dict(batch_size=batch_size, limit=limit, seed=seed, runtime=runtime)
     with _bar(progress, n, f"eval: {n} puzzles, all {fixed} steps") as bar:
         m = evaluate(
             model, data, halting=Halting(max_steps=fixed, adaptive=False), progress=bar, **run
@@ -94,7 +98,7 @@ def eval_report(
         inputs = np.asarray(data.inputs[rows], np.int64)
         labels = np.asarray(data.labels[rows], np.int64)
         report["views"] = _views_table(
-            model, kind, inputs, labels, views, batch_size, halting, seed, progress
+            model, kind, inputs, labels, views, batch_size, halting, runtime, seed, progress
         )
     return report
 
@@ -105,7 +109,7 @@ def _bar(progress: bool, total: int, desc: str, unit: str = "puzzle") -> tqdm:
 
 
 def _views_table(
-    model, kind, inputs, labels, views, batch_size, halting, seed, progress
+    model, kind, inputs, labels, views, batch_size, halting, runtime, seed, progress
 ) -> list[dict]:
     """Verified and exact accuracy of the returned answer for K = 1, 2, 4, ... views."""
     questions, _ = KINDS[kind].decode_answers(inputs)
@@ -118,6 +122,7 @@ def _views_table(
             questions,
             views=views,
             halting=halting,
+            runtime=runtime,
             batch_size=batch_size,
             seed=seed,
             progress=bar,
@@ -141,7 +146,7 @@ def _views_table(
 
 
 def _evaluate_arc(
-    model, data: PuzzleDataset, views, limit, batch_size, halting: Halting, seed, progress
+    model, data: PuzzleDataset, views, limit, batch_size, halting: Halting, runtime, seed, progress
 ) -> dict:
     """pass@k over the test split's augmented rows, voting per (task, test input)."""
     names = read_json(data.root / "identifiers.json")
@@ -164,6 +169,7 @@ def _evaluate_arc(
             puzzle_ids=ids[rows],
             halting=halting,
             batch_size=batch_size,
+            runtime=runtime,
             progress=bar,
         )
     votes_rows = []  # (task, input hash, prediction, q, rank of the row within its slot)

@@ -18,6 +18,7 @@ from trm.act import Halting, stream
 from trm.errors import TrmError
 from trm.model import TinyRecursiveModel
 from trm.puzzles import KINDS, Symmetry
+from trm.runtime import Runtime
 
 EMBEDDINGS = {  # SolveResult.embedding of an ARC task -> what it means
     "trained": "its trained puzzle embedding",
@@ -96,13 +97,15 @@ def solve_grids(
     grids: list[np.ndarray] | np.ndarray,
     *,
     halting: Halting,
+    runtime: Runtime | None = None,
     views: int = 1,
     batch_size: int = 256,
     seed: int = 0,
     progress=None,
 ) -> list[SolveResult]:
     """Solve Sudoku or Maze questions (grids) with ``views`` symmetric views each, each view
-    stopping by ``halting`` (``trm.inference.halting.halting_for``)."""
+    stopping by ``halting`` (``trm.inference.halting.halting_for``), in the precision of
+    ``runtime`` (default ``auto`` on the model's device)."""
     module = KINDS[kind]
     q = np.stack([np.asarray(g, np.uint8) for g in grids])  # (N, n, n)
     if q[0].size != model.cfg.seq_len:
@@ -114,7 +117,9 @@ def solve_grids(
     # Row order is view-major within each puzzle: row = puzzle * k + view.
     viewed = np.stack([s.forward(q) for s in syms], axis=1)  # (N, K, n, n)
     tokens = module.encode(viewed).reshape(len(q) * k, -1)
-    run = stream(model, tokens, halting=halting, batch_size=batch_size, progress=progress)
+    run = stream(
+        model, tokens, halting=halting, batch_size=batch_size, runtime=runtime, progress=progress
+    )
     answers, ok = module.decode_answers(run.preds)
     answers = answers.reshape(len(q), k, *q.shape[1:])
     back = np.stack([s.inverse(answers[:, v]) for v, s in enumerate(syms)], axis=1)  # (N, K, n, n)

@@ -25,6 +25,7 @@ from trm.figures import pyplot, save_figure
 from trm.inference.solve import with_givens
 from trm.model import TinyRecursiveModel
 from trm.puzzles import maze, sudoku
+from trm.runtime import Runtime
 
 TRACE_KINDS = {"sudoku": sudoku, "maze": maze}
 
@@ -89,6 +90,7 @@ def trace_grid(
     grid: np.ndarray,
     *,
     halting: Halting,
+    runtime: Runtime | None = None,
     progress: bool = False,
 ) -> Trace:
     """Solve one Sudoku or Maze question step by step, recording the answer after each step;
@@ -114,7 +116,8 @@ def trace_grid(
 
     # The same engine and halting as `trm solve`, for a batch of one: the last step matches.
     with bar:
-        run = stream(model, module.encode(q[None]), halting=halting, batch_size=1, on_step=record)
+        tokens = module.encode(q[None])
+        run = stream(model, tokens, halting=halting, batch_size=1, runtime=runtime, on_step=record)
     trace.stopped = _stop_reason(halting, trace.steps[-1], float(run.q_halt[0]))
     return trace
 
