@@ -1,5 +1,20 @@
 """The model shapes ``trm bench`` times: plain dicts (no torch), so the parser can list them."""
 
+SMALL_ATT_MAZE = dict(
+    dim=64,
+    num_heads=4,
+    expansion=2,
+    recursions=2,
+    latent_steps=2,
+    mixer="attention",
+    pos_encoding="rope",
+    puzzle_emb_dim=64,
+    puzzle_emb_len=1,
+    max_supervision_steps=8,
+    vocab_size=6,
+    seq_len=900,
+)
+
 # name -> (model config, batch on CPU, batch on CUDA). CPU runs the first two by default.
 TRAIN_CASES = {
     "sudoku-mlp-paper": (
@@ -25,43 +40,9 @@ TRAIN_CASES = {
         768,
     ),
     # configs/model/small_att.yaml on 30x30 mazes (the shipped maze model): head_dim 16 ...
-    "small-att-maze": (
-        dict(
-            dim=64,
-            num_heads=4,
-            expansion=2,
-            recursions=2,
-            latent_steps=2,
-            mixer="attention",
-            pos_encoding="rope",
-            puzzle_emb_dim=64,
-            puzzle_emb_len=1,
-            max_supervision_steps=8,
-            vocab_size=6,
-            seq_len=900,
-        ),  # fmt: skip
-        16,
-        768,
-    ),
+    "small-att-maze": (SMALL_ATT_MAZE, 16, 768),
     # ... and the same parameters with one head of 64 (head count changes no weight shape)
-    "small-att-maze-1head": (
-        dict(
-            dim=64,
-            num_heads=1,
-            expansion=2,
-            recursions=2,
-            latent_steps=2,
-            mixer="attention",
-            pos_encoding="rope",
-            puzzle_emb_dim=64,
-            puzzle_emb_len=1,
-            max_supervision_steps=8,
-            vocab_size=6,
-            seq_len=900,
-        ),  # fmt: skip
-        16,
-        768,
-    ),
+    "small-att-maze-1head": ({**SMALL_ATT_MAZE, "num_heads": 1}, 16, 768),
     # The ARC-AGI-1 recipe's model with its full puzzle-embedding table, per-GPU batch 192.
     "arc-att-paper": (
         dict(vocab_size=12, seq_len=900, latent_steps=4, num_puzzle_identifiers=876_406),
