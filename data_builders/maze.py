@@ -8,8 +8,9 @@ Sources (``--source``):
 * ``DIR``: a directory holding ``train.csv`` and ``test.csv``.
 * ``hf``: both files downloaded from Hugging Face.
 * ``generate``: ``--count`` train and ``--test-count`` test mazes from the Maze-Hard recipe
-  (``data_builders/maze_generate.py`` says how the sampling departs from it). Train and test
-  never share a wall layout.
+  (``data_builders/maze_generate.py`` says how the sampling departs from it), with the shortest
+  path in ``(--min-path, --max-path]`` moves. Train and test never share a wall layout, and
+  generated mazes avoid the layouts of ``--test-source`` and ``--exclude`` CSVs (a ladder).
 
 Every CSV row is checked (length, characters, one S and one G, the answer a shortest path of
 its question); the first bad row stops the build with ``file:line: reason`` unless
@@ -31,7 +32,7 @@ from tqdm import tqdm
 
 from data_builders import options
 from data_builders.format import Split, write_dataset
-from data_builders.maze_generate import MAX_SIZE, generate
+from data_builders.maze_generate import MAX_SIZE, generate, layout_key
 from data_builders.options import MAX_SEED, BuildOptions, option
 from data_builders.sources import CsvRow, download_hf, read_puzzle_csv, write_puzzle_csv
 from trm.errors import TrmError
@@ -117,7 +118,7 @@ def augment(questions: np.ndarray, answers: np.ndarray) -> tuple[np.ndarray, np.
 
 
 def _layout_keys(questions: np.ndarray) -> set[bytes]:
-    return {np.packbits(q == maze.WALL).tobytes() for q in questions}
+    return {layout_key(q == maze.WALL) for q in questions}
 
 
 def _stats(lengths: np.ndarray) -> dict[str, float]:
@@ -157,9 +158,23 @@ def _read_sources(opts: MazeOptions) -> tuple:
     skipped, info = 0, {}
     if source == "generate":
         rng = np.random.default_rng(opts.seed)
+        held_out = []  # mazes whose layouts the generated ones avoid: the test source, --exclude
+        if test_source:
+            test_q, test_a, skipped = load_csv(
+                test_source, size=size, skip_invalid=skip, progress=progress
+            )
+            held_out.append(test_q)
+        for path in opts.exclude or []:
+            held_out.append(load_csv(path, size=size, skip_invalid=skip, progress=progress)[0])
         n_test = 0 if test_source else opts.test_count
         gen = generate(
-            count + n_test, size=size, min_path=opts.min_path, rng=rng, progress=progress
+            count + n_test,
+            size=size,
+            min_path=opts.min_path,
+            max_path=opts.max_path,
+            rng=rng,
+            exclude=set().union(*map(_layout_keys, held_out)),
+            progress=progress,
         )
         questions = gen.questions
         answers, lengths = maze.solve_batch(questions)
@@ -167,15 +182,12 @@ def _read_sources(opts: MazeOptions) -> tuple:
         info["generator"] = {
             "layouts_tried": gen.layouts_tried,
             "recipe_weighted_path_mean": round(float((lengths * w).sum() / w.sum()), 2),
-            "sampling": "G uniform among cells farther than min_path moves from S; "
+            "sampling": "G uniform among cells in the path-length band from S; "
             "see data_builders/maze_generate.py",
         }
         train_q, train_a = questions[:count], answers[:count]
-        test_q, test_a = questions[count:], answers[count:]
-        if test_source:
-            test_q, test_a, skipped = load_csv(
-                test_source, size=size, skip_invalid=skip, progress=progress
-            )
+        if not test_source:
+            test_q, test_a = questions[count:], answers[count:]
     else:
         train_path, test_path = _resolve_csvs(source, test_source)
         train_q, train_a, s1 = load_csv(train_path, size=size, skip_invalid=skip, progress=progress)
@@ -203,6 +215,14 @@ class MazeOptions(BuildOptions):
         110,
         bounds=(0, MAX_SIZE * MAX_SIZE),
     )
+    max_path: int | None = option(
+        "generated mazes have a shortest path of at most this many moves (default: no limit)",
+        None,
+        bounds=(1, MAX_SIZE * MAX_SIZE),
+    )
+    exclude: list[str] | None = option(
+        "maze CSVs (a held-out ladder) whose wall layouts generated mazes never use", None
+    )
     aug: bool = option("8 dihedral copies of each train maze", False)
     seed: int = option("random seed (default 0)", 0, bounds=(0, MAX_SEED))
     skip_invalid: bool = option("skip and count bad CSV rows", False)
@@ -211,8 +231,14 @@ class MazeOptions(BuildOptions):
         super().__post_init__()
         if self.test_count is None:
             self.test_count = self.count
-        if self.test_source is not None and not Path(self.test_source).is_file():
-            raise TrmError(f"--test-source {self.test_source}: no such file")
+        for path in [self.test_source, *(self.exclude or [])]:
+            if path is not None and not Path(path).is_file():
+                flag = "--test-source" if path == self.test_source else "--exclude"
+                raise TrmError(f"{flag} {path}: no such file")
+        if self.max_path is not None and self.max_path <= self.min_path:
+            raise TrmError(
+                f"--max-path ({self.max_path}) must be more than --min-path ({self.min_path})"
+            )
 
 
 def build(out: str | os.PathLike, *args: Any, **keywords: Any) -> dict[str, Any]:

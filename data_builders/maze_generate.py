@@ -81,9 +81,9 @@ def _grow(frontier: np.ndarray, passable: np.ndarray, visited: np.ndarray) -> np
     return grown & passable & ~visited
 
 
-def _far_cells(passable: np.ndarray, start: np.ndarray, min_path: int):
-    """Bit-packed BFS from ``start`` on a batch; returns (rows with a cell farther than
-    ``min_path`` moves, those cells as words)."""
+def _far_cells(passable: np.ndarray, start: np.ndarray, min_path: int, max_path: int | None):
+    """Bit-packed BFS from ``start`` on a batch; returns (rows with a cell more than
+    ``min_path`` and at most ``max_path`` moves away, those cells as words)."""
     rows = np.arange(len(passable))
     frontier, visited = start.copy(), start.copy()
     for d in range(1, min_path + 2):
@@ -101,10 +101,16 @@ def _far_cells(passable: np.ndarray, start: np.ndarray, min_path: int):
             )
             if d == min_path + 1:
                 near = near[alive]
-    while frontier.any():
+    while frontier.any() and (max_path is None or d < max_path):
+        d += 1
         frontier = _grow(frontier, passable, visited)
         visited |= frontier
     return rows, visited & ~near
+
+
+def layout_key(walls: np.ndarray) -> bytes:
+    """A maze's wall layout as bytes (``walls``: boolean cells, any shape), to compare layouts."""
+    return np.packbits(walls.reshape(-1)).tobytes()
 
 
 def _pick(rng: np.random.Generator, mask: np.ndarray) -> np.ndarray:
@@ -128,21 +134,28 @@ def generate(
     *,
     size: int = 30,
     min_path: int = 110,
+    max_path: int | None = None,
     rng: np.random.Generator,
+    exclude: set[bytes] | None = None,
     progress: bool = True,
 ) -> Generated:
-    """Generate ``count`` questions with shortest path longer than ``min_path`` moves.
+    """Generate ``count`` questions whose shortest path is longer than ``min_path`` moves and,
+    when ``max_path`` is given, at most ``max_path`` moves.
 
-    Deterministic for a given ``rng`` state. Every maze has its own wall layout. Raises
-    ``TrmError`` for impossible settings (size outside 2..64, or no maze found at all in the
-    first 200 batches).
+    Deterministic for a given ``rng`` state. Every maze has its own wall layout, and none has a
+    layout of ``exclude`` (``layout_key`` of held-out mazes); the keys of the new mazes are added
+    to ``exclude``. Raises ``TrmError`` for impossible settings (size outside 2..64, an empty
+    band, or no maze found at all in the first 200 batches).
     """
     if not 2 <= size <= MAX_SIZE:
         raise TrmError(f"--size must be between 2 and {MAX_SIZE} for generated mazes, got {size}")
     if min_path < 0:
         raise TrmError(f"--min-path must be >= 0, got {min_path}")
+    if max_path is not None and max_path <= min_path:
+        raise TrmError(f"--max-path ({max_path}) must be more than --min-path ({min_path})")
     n, cells = size, size * size
-    questions, weights, seen = [], [], set()
+    questions, weights = [], []
+    seen = exclude if exclude is not None else set()
     tried = 0
     with tqdm(
         total=count, desc="generate mazes", unit="maze", disable=None if progress else True
@@ -150,8 +163,9 @@ def generate(
         while len(questions) < count:
             if tried >= 200 * BATCH and not questions:
                 raise TrmError(
-                    f"no {size}x{size} maze with a path longer than {min_path} moves in "
-                    f"{tried} layouts; lower --min-path"
+                    f"no {size}x{size} maze with a path longer than {min_path} moves"
+                    + (f" and at most {max_path}" if max_path is not None else "")
+                    + f" in {tried} layouts; widen the band (--min-path, --max-path)"
                 )
             walls = _layouts(rng, BATCH, size)
             tried += BATCH
@@ -160,14 +174,17 @@ def generate(
             start_bits = np.zeros((BATCH, cells), bool)
             start_bits[np.arange(BATCH), start] = True
             rows, far = _far_cells(
-                _pack(open_.reshape(-1, n, n)), _pack(start_bits.reshape(-1, n, n)), min_path
+                _pack(open_.reshape(-1, n, n)),
+                _pack(start_bits.reshape(-1, n, n)),
+                min_path,
+                max_path,
             )
             if len(rows) == 0:
                 continue
             far = _unpack(far, n).reshape(len(rows), cells)
             goal = _pick(rng, far)
             for i, row in enumerate(rows):
-                key = np.packbits(walls[row]).tobytes()
+                key = layout_key(walls[row])
                 if key in seen or len(questions) == count:
                     continue
                 seen.add(key)

@@ -218,3 +218,20 @@ def test_verify_error_is_a_puzzle_error(tmp_path, csv_dir):
     bad = corrupt(csv_dir, tmp_path, 2, longer_answer)
     with pytest.raises(PuzzleError, match=r"train\.csv:2: answer path has length \d+ but"):
         builder.load_csv(bad / "train.csv", size=12, progress=False)
+
+
+def test_path_band_and_exclude_are_checked_before_work(tmp_path):
+    with pytest.raises(TrmError, match="--max-path \\(20\\) must be more than --min-path"):
+        builder.build(tmp_path / "a", "generate", min_path=20, max_path=20, size=12)
+    with pytest.raises(TrmError, match="--exclude nothere.csv: no such file"):
+        builder.build(tmp_path / "b", "generate", exclude=["nothere.csv"], size=12)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_max_path_bounds_generated_paths(tmp_path):
+    builder.build(tmp_path / "d", "generate", count=30, seed=2, size=12, min_path=4,
+                  max_path=8, progress=False)  # fmt: skip
+    lengths = maze.solve_batch(
+        maze.decode(load(tmp_path / "d", "train")["inputs"]).reshape(-1, 12, 12)
+    )[1]
+    assert ((4 < lengths) & (lengths <= 8)).all()

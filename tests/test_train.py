@@ -88,7 +88,8 @@ def test_resume_continues_exactly(tmp_path):
     whole = train(tiny_cfg(data, tmp_path / "whole", *extra), progress=False)
     with pytest.raises(Interrupted):
         train(tiny_cfg(data, tmp_path / "parts", *extra), progress=False, stop_at_step=5)
-    assert load_training_state(tmp_path / "parts")["step"] == 5
+    saved = load_training_state(tmp_path / "parts")
+    assert saved["step"] == 5 and saved["seconds"] > 0  # training wall time, kept for resume
     resumed = train(
         load_config(tmp_path / "parts" / "config.yaml"),
         resume_dir=str(tmp_path / "parts"),
@@ -99,6 +100,10 @@ def test_resume_continues_exactly(tmp_path):
     for step in a:
         assert a[step]["train/lm_loss"] == b[step]["train/lm_loss"], step
         assert a[step]["train/q_halt_loss"] == b[step]["train/q_halt_loss"], step
+    # the wall time goes on from the checkpoint's: it grows over every step of both sittings
+    seconds = [b[step]["train/seconds"] for step in sorted(b)]
+    assert seconds == sorted(seconds) and seconds[5] > saved["seconds"]
+    assert metrics(resumed, "eval/")[12]["eval/seconds"] == b[12]["train/seconds"]
     sa, sb = load_training_state(whole)["model"], load_training_state(resumed)["model"]
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
 

@@ -10,16 +10,16 @@ split is the rung (its train split repeats it, unused), so ``trm eval`` measures
     python tools/sudoku_ladder.py --data ../shared/data/sudoku --out data/ladder
     trm eval checkpoints/sudoku-mlp-cpu data/ladder/g35 --views 16
 
-``--eval CHECKPOINT`` measures a model on every rung and hard list instead (``trm eval``'s
-report per dataset) and writes the ladder table as Markdown and JSON::
+``tools/ladder_eval.py`` measures a model on every rung and hard list (``trm eval``'s report
+per dataset) and writes the ladder table as Markdown and JSON::
 
-    python tools/sudoku_ladder.py --out data/ladder --eval sudoku-mlp-cpu --views 16 --limit 200
+    python tools/ladder_eval.py sudoku-mlp-cpu data/ladder/g* data/ladder/magictour \\
+        data/ladder/forum --views 16 --limit 200
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -54,62 +54,13 @@ def _eval_dataset(csv_path: Path, out: Path, test_count: int | None = None) -> N
     )
 
 
-def evaluate_ladder(args: argparse.Namespace) -> None:
-    """``trm eval``'s report on every rung and hard list; a Markdown table and the JSON."""
-    import torch
-
-    from trm.api import load
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    solver = load(args.eval, device="cpu")
-    out = Path(args.out)
-    rows = []
-    for name in args.datasets or [f"g{g}" for g in RUNGS] + list(HARD_LISTS):
-        report = solver.evaluate(
-            out / name, views=args.views, limit=args.limit, max_steps=args.max_steps,
-            halt=args.halt, batch_size=256,
-        )  # fmt: skip
-        report["name"] = name
-        rows.append(report)
-        print(_row(report), flush=True)
-    lines = [
-        f"| puzzles | n | exact, 1 view, {rows[0]['steps']} steps | 1 view, halt {args.halt} "
-        f"| verified, {args.views} views | mean steps |",
-        "|---|---|---|---|---|---|",
-    ] + [_row(r) for r in rows]
-    target = Path(args.report)
-    target.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    target.with_suffix(".json").write_text(json.dumps(rows, indent=1) + "\n")
-    print("\n".join(lines))
-
-
-def _row(r: dict) -> str:
-    views = r.get("views") or [{"verified_accuracy": float("nan")}]
-    return (
-        f"| {r['name']} | {r['puzzles']} | {r['exact_accuracy']:.1%} | "
-        f"{r['adaptive_exact_accuracy']:.1%} | {views[-1]['verified_accuracy']:.1%} | "
-        f"{r['adaptive_mean_steps']:.1f} |"
-    )
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="../shared/data/sudoku", help="folder of the CSVs")
     parser.add_argument("--out", default="data/ladder")
     parser.add_argument("--fraction", type=float, default=0.25, help="17-clue grids held out")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--eval", metavar="CHECKPOINT", help="measure a model on the ladder")
-    parser.add_argument("--views", type=int, default=16)
-    parser.add_argument("--limit", type=int, default=0, help="puzzles per dataset (0: all)")
-    parser.add_argument("--max-steps", type=int, default=None)
-    parser.add_argument("--halt", default="rules")
-    parser.add_argument("--report", default="ladder", help="PATH(.md/.json) of the table")
-    parser.add_argument("--datasets", nargs="*", help="only these rungs / lists (e.g. g25 forum)")
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     args = parser.parse_args(argv)
-    if args.eval:
-        return evaluate_ladder(args)
     data, out = Path(args.data), Path(args.out)
     (out / "csv").mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(args.seed)

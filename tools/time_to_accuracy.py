@@ -60,6 +60,7 @@ def evaluations(run_dir: Path) -> list[dict]:
             "flops": m["eval/flops"],
             "exact": m["eval/exact_accuracy"],
             "token": m.get("eval/accuracy", 0.0),
+            "seconds": m.get("eval/seconds"),  # training wall time (runs before it: None)
         }
         for m in read_metrics(run_dir)
         if "eval/exact_accuracy" in m
@@ -142,6 +143,7 @@ def table(results: list[dict]) -> str:
     for name in dict.fromkeys(r["recipe"] for r in results):
         runs = [r for r in results if r["recipe"] == name]
         first: dict[float, str] = {0.5: "not reached", 0.9: "not reached"}
+        wall = "not reached"  # the mean training wall time when the mean first reached 90%
         for k, point in enumerate(runs[0]["evals"]):
             evals = [r["evals"][k] for r in runs if len(r["evals"]) > k]
             exact = _mean([e["exact"] for e in evals])
@@ -154,8 +156,15 @@ def table(results: list[dict]) -> str:
             for level in first:
                 if exact >= level and first[level] == "not reached":
                     first[level] = f"{flops:.2e}"
-        reached.append(f"| {name} | {first[0.5]} | {first[0.9]} |")
-    lines += ["", "| recipe | FLOPs to 50% exact (mean) | FLOPs to 90% |", "|---|---|---|"]
+                    if level == 0.9:
+                        seconds = [e["seconds"] for e in evals]
+                        wall = "unknown" if None in seconds else f"{_mean(seconds) / 60:.1f} min"
+        reached.append(f"| {name} | {first[0.5]} | {first[0.9]} | {wall} |")
+    lines += [
+        "",
+        "| recipe | FLOPs to 50% exact (mean) | FLOPs to 90% | training wall time to 90% |",
+        "|---|---|---|---|",
+    ]
     return "\n".join(lines + reached) + "\n"
 
 

@@ -37,6 +37,7 @@ class TrainState:
     generator: torch.Generator  # halting exploration; the same on every rank
     steps_total: int
     step: int = 0
+    seconds: float = 0.0  # wall time spent in training steps so far (not evaluation), all sittings
     carry: Carry | None = None
     sampler_state: dict = field(default_factory=dict)  # position after the last consumed batch
 
@@ -73,6 +74,7 @@ def restore_checkpoint(state: TrainState, saved: dict, run_dir: Path) -> None:
     state.sampler_state = state.sampler.state_dict()
     state.generator.set_state(saved["generator"][rt.rank])
     state.step = saved["step"]
+    state.seconds = saved.get("seconds", 0.0)  # checkpoints before this field: unknown, 0
     if saved["carry"] is not None:
         carry = {k: v.to(rt.device) for k, v in saved["carry"][rt.rank].items()}
         state.carry = Carry.from_state_dict(carry)
@@ -90,6 +92,7 @@ def save_checkpoint(state: TrainState, run_dir: Path) -> None:
             run_dir,
             {
                 "step": state.step,
+                "seconds": state.seconds,
                 "model": state.core.state_dict(),
                 "adam": state.adam.state_dict(),
                 "ema": state.ema.state_dict() if state.ema else None,

@@ -1,0 +1,62 @@
+"""The maze ladder (tools/maze_ladder.py): each rung's shortest paths lie in its band, and no
+two mazes share a wall layout; training builds avoid the ladder's layouts (--exclude)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+
+from data_builders import maze as builder
+from data_builders.maze_generate import layout_key
+from trm.puzzles import maze
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _tool():
+    path = ROOT / "tools" / "maze_ladder.py"
+    spec = importlib.util.spec_from_file_location("maze_ladder", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _mazes(csv: Path) -> tuple[np.ndarray, np.ndarray]:
+    q, a, skipped = builder.load_csv(csv, progress=False)  # checks every answer is a shortest path
+    assert skipped == 0
+    return q, a
+
+
+def test_rungs_hold_their_path_lengths_and_share_no_layout(tmp_path):
+    tool = _tool()
+    count = 12
+    tool.build_ladder(tmp_path, count=count, seed=3)
+    keys: set[bytes] = set()
+    for name, (lo, hi) in tool.RUNGS.items():
+        q, a = _mazes(tmp_path / "csv" / f"{name}.csv")
+        assert q.shape == (count, 30, 30)
+        moves = maze.solve_batch(q)[1]
+        assert (moves > lo).all() and (hi is None or (moves <= hi).all()), (name, moves)
+        assert (moves == (a == maze.PATH).sum(axis=(1, 2)) + 1).all()
+        walls = (q == maze.WALL).sum(axis=(1, 2))
+        assert ((270 <= walls) & (walls <= 450)).all()
+        keys |= {layout_key(g == maze.WALL) for g in q}
+        test = np.load(tmp_path / name / "test" / "all__inputs.npy")
+        assert len(test) == count  # the rung is its dataset's test split
+    assert len(keys) == count * len(tool.RUNGS)
+    all_q, _ = _mazes(tmp_path / "csv" / "all.csv")
+    assert {layout_key(g == maze.WALL) for g in all_q} == keys
+
+    # a training build that excludes the ladder: short paths, none of its layouts
+    out = tmp_path / "train"
+    builder.build(
+        out, "generate", count=40, test_count=5, max_path=40, min_path=9,
+        exclude=[str(tmp_path / "csv" / "all.csv")], progress=False,
+    )  # fmt: skip
+    inputs = np.load(out / "train" / "all__inputs.npy")
+    train_q = maze.decode(inputs).reshape(-1, 30, 30)
+    lengths = maze.solve_batch(train_q)[1]
+    assert ((9 < lengths) & (lengths <= 40)).all()
+    assert not keys & {layout_key(g == maze.WALL) for g in train_q}
