@@ -118,3 +118,57 @@ def test_gradient_does_not_reach_the_carried_state():
     out.logits.sum().backward()
     # The first T-1 recursions run without grad, so the incoming states get none.
     assert y.grad is None and z.grad is None
+
+
+def _conv_model(prefix: bool = False) -> TinyRecursiveModel:
+    torch.manual_seed(0)
+    cfg = ModelConfig(
+        dim=16, num_heads=1, expansion=2, num_layers=1, recursions=1, latent_steps=1,
+        mixer="conv", pos_encoding="none", puzzle_emb_dim=16 if prefix else 0,
+        puzzle_emb_len=1 if prefix else 0, vocab_size=6, seq_len=49,
+    )  # fmt: skip
+    return TinyRecursiveModel(cfg)
+
+
+@pytest.mark.parametrize("prefix", [False, True])
+def test_conv_mixer_moves_information_one_cell_per_block(prefix):
+    """A change at one cell reaches only its 3x3 neighbourhood in one block (7x7 grid)."""
+    block = _conv_model(prefix).net.blocks[0]
+    p = 1 if prefix else 0
+    h = torch.randn(1, p + 49, 16)
+    changed = h.clone()
+    changed[0, p + 3 * 7 + 3] += 1.0  # the centre cell (row 3, column 3)
+    with torch.no_grad():
+        diff = (block(changed, None) - block(h, None)).abs().sum(-1)[0]
+    moved = {divmod(i, 7) for i in range(49) if diff[p + i] > 1e-6}
+    assert moved == {(r, c) for r in (2, 3, 4) for c in (2, 3, 4)}
+    if prefix:
+        assert diff[0] == 0  # the puzzle-embedding position is not mixed
+
+
+def test_conv_mixer_needs_a_square_grid():
+    with pytest.raises(ValueError, match="square grid, but seq_len is 50"):
+        TinyRecursiveModel(
+            ModelConfig(dim=16, mixer="conv", puzzle_emb_dim=0, vocab_size=6, seq_len=50)
+        )
+
+
+@pytest.mark.parametrize("mixer", ["attention", "mlp", "conv"])
+def test_block_flops_match_torch_flop_counter(mixer):
+    """trm.flops counts what torch's own counter counts in one network call."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from trm.flops import block_flops
+
+    cfg = ModelConfig(
+        dim=32, num_heads=2, expansion=2, num_layers=2, mixer=mixer,
+        pos_encoding="rope" if mixer == "attention" else "none", puzzle_emb_dim=0,
+        vocab_size=6, seq_len=36,
+    )  # fmt: skip
+    model = TinyRecursiveModel(cfg)
+    h = torch.randn(1, cfg.total_len, cfg.dim)
+    # the math kernel: its products are plain bmm (the CPU flash kernel is counted differently)
+    with torch.no_grad(), sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
+        model.net(h, h, model.rope())
+    assert counter.get_total_flops() == cfg.num_layers * block_flops(cfg)

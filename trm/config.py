@@ -17,6 +17,7 @@ the dataset (vocabulary, sequence length, number of puzzle identifiers) are fill
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -330,6 +331,10 @@ def check_model(m: ModelConfig) -> None:
                 f"model.dim / model.num_heads ({m.dim // m.num_heads}) must be even with "
                 "pos_encoding=rope"
             )
+    if m.mixer == Mixer.conv and m.seq_len and math.isqrt(m.seq_len) ** 2 != m.seq_len:
+        raise TrmError(
+            f"model.mixer=conv needs a square grid, but the sequence has {m.seq_len} cells"
+        )
     if m.puzzle_emb_dim > m.prefix_len * m.dim:
         raise TrmError(
             f"model.puzzle_emb_dim ({m.puzzle_emb_dim}) must fit in model.puzzle_emb_len x "

@@ -13,6 +13,8 @@ def block_flops(cfg: ModelConfig) -> float:
     channel = 2 * s * (d * 2 * i + i * d)
     if cfg.mixer == "attention":
         mixing = 2 * s * (3 * d * d + d * d) + 4 * s * s * d
+    elif cfg.mixer == "conv":  # 3x3 depthwise over the grid cells, then a d x d projection
+        mixing = 2 * cfg.seq_len * (9 * d + d * d)
     else:
         i_s = swiglu_width(s, cfg.expansion)
         mixing = 2 * d * (s * 2 * i_s + i_s * s)

@@ -36,10 +36,12 @@ class Choice(str, Enum):
 
 
 class Mixer(Choice):
-    """How a block mixes positions: self-attention, or an MLP over positions ("mlp_t")."""
+    """How a block mixes positions: self-attention, an MLP over positions ("mlp_t"), or a 3x3
+    convolution over the grid (``conv``: not in the paper; a cell sees only its neighbours)."""
 
     attention = "attention"
     mlp = "mlp"
+    conv = "conv"
 
 
 class PosEncoding(Choice):
@@ -187,6 +189,38 @@ class Attention(nn.Module):
         return self.out(o.transpose(1, 2).reshape(b, s, d))
 
 
+def grid_side(seq_len: int) -> int:
+    """The side of the square grid of ``seq_len`` cells; ValueError when there is none."""
+    side = math.isqrt(seq_len)
+    if side * side != seq_len:
+        raise ValueError(f"model.mixer=conv needs a square grid, but seq_len is {seq_len}")
+    return side
+
+
+class GridConv(nn.Module):
+    """Local token mixing: a 3x3 depthwise convolution over the grid's cells (zero outside the
+    grid), then a channel projection. Prefix positions (the puzzle embedding) are not mixed.
+
+    One call moves information one cell, as one step of a breadth-first search does: a maze
+    path is local, and attention over all 900 cells of a 30x30 maze costs most of a step.
+    """
+
+    def __init__(self, dim: int, seq_len: int, prefix_len: int):
+        super().__init__()
+        self.side, self.prefix = grid_side(seq_len), prefix_len
+        self.weight = nn.Parameter(trunc_normal_(torch.empty(dim, 1, 3, 3), 1 / 3))  # fan-in 9
+        self.out = Linear(dim, dim)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        b, s, d = h.shape
+        grid = h[:, self.prefix :].transpose(1, 2).reshape(b, d, self.side, self.side)
+        mixed = F.conv2d(grid, self.weight.to(grid.dtype), padding=1, groups=d)
+        u = self.out(mixed.reshape(b, d, -1).transpose(1, 2))
+        if self.prefix:
+            u = torch.cat([u.new_zeros(b, self.prefix, d), u], dim=1)
+        return u
+
+
 class Block(nn.Module):
     """Post-norm block: token mixing (attention or MLP over positions), then a channel SwiGLU."""
 
@@ -197,8 +231,12 @@ class Block(nn.Module):
             self.attention = Attention(cfg.dim, cfg.num_heads)
         elif cfg.mixer == "mlp":
             self.token_mlp = SwiGLU(cfg.total_len, cfg.expansion)
+        elif cfg.mixer == "conv":
+            self.grid_conv = GridConv(cfg.dim, cfg.seq_len, cfg.prefix_len)
         else:
-            raise ValueError(f"model.mixer must be 'attention' or 'mlp', got {cfg.mixer!r}")
+            raise ValueError(
+                f"model.mixer must be 'attention', 'mlp' or 'conv', got {cfg.mixer!r}"
+            )
         self.mlp = SwiGLU(cfg.dim, cfg.expansion)
 
     def forward(
@@ -206,6 +244,8 @@ class Block(nn.Module):
     ) -> torch.Tensor:
         if hasattr(self, "attention"):
             h = rms_norm(h + self.attention(h, rope), self.eps)
+        elif hasattr(self, "grid_conv"):
+            h = rms_norm(h + self.grid_conv(h), self.eps)
         else:
             # Mixer-style: mix along positions; the norm runs over positions too (SPEC 11-Q5).
             u = h.transpose(1, 2)  # (B, D, S)
