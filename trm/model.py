@@ -234,9 +234,7 @@ class Block(nn.Module):
         elif cfg.mixer == "conv":
             self.grid_conv = GridConv(cfg.dim, cfg.seq_len, cfg.prefix_len)
         else:
-            raise ValueError(
-                f"model.mixer must be 'attention', 'mlp' or 'conv', got {cfg.mixer!r}"
-            )
+            raise ValueError(f"model.mixer must be 'attention', 'mlp' or 'conv', got {cfg.mixer!r}")
         self.mlp = SwiGLU(cfg.dim, cfg.expansion)
 
     def forward(
