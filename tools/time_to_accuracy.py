@@ -136,30 +136,32 @@ def table(results: list[dict]) -> str:
     """Markdown: exact accuracy (mean and per seed) and token accuracy at each evaluation point,
     per recipe, then the training FLOPs at which each recipe's mean first reached 50% and 90%."""
     lines = [
-        "| recipe | step | training FLOPs | exact (mean) | exact per seed | token (mean) |",
-        "|---|---|---|---|---|---|",
+        "| recipe | step | training FLOPs | exact (mean) | exact per seed | token (mean) | wall |",
+        "|---|---|---|---|---|---|---|",
     ]
     reached = []
     for name in dict.fromkeys(r["recipe"] for r in results):
         runs = [r for r in results if r["recipe"] == name]
         first: dict[float, str] = {0.5: "not reached", 0.9: "not reached"}
-        wall = "not reached"  # the mean training wall time when the mean first reached 90%
+        wall_90 = "not reached"  # the mean training wall time when the mean first reached 90%
         for k, point in enumerate(runs[0]["evals"]):
             evals = [r["evals"][k] for r in runs if len(r["evals"]) > k]
             exact = _mean([e["exact"] for e in evals])
             seeds = " / ".join(f"{e['exact']:.1%}" for e in evals)
             token = _mean([e["token"] for e in evals])
             flops = _mean([e["flops"] for e in evals])
+            seconds = [e["seconds"] for e in evals]
+            wall = "?" if None in seconds else f"{_mean(seconds) / 60:.1f} min"
             lines.append(
-                f"| {name} | {point['step']} | {flops:.2e} | {exact:.1%} | {seeds} | {token:.1%} |"
+                f"| {name} | {point['step']} | {flops:.2e} | {exact:.1%} | {seeds} | {token:.1%} "
+                f"| {wall} |"
             )
             for level in first:
                 if exact >= level and first[level] == "not reached":
                     first[level] = f"{flops:.2e}"
                     if level == 0.9:
-                        seconds = [e["seconds"] for e in evals]
-                        wall = "unknown" if None in seconds else f"{_mean(seconds) / 60:.1f} min"
-        reached.append(f"| {name} | {first[0.5]} | {first[0.9]} | {wall} |")
+                        wall_90 = wall
+        reached.append(f"| {name} | {first[0.5]} | {first[0.9]} | {wall_90} |")
     lines += [
         "",
         "| recipe | FLOPs to 50% exact (mean) | FLOPs to 90% | training wall time to 90% |",
