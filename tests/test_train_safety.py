@@ -67,7 +67,7 @@ def snapshot(run: Path) -> dict[str, bytes]:
         (["kind=chess"], "kind must be one of sudoku, maze, arc"),
         (["model.dim=0"], "model.dim must be at least 1"),
         (["model.dim=10", "model.num_heads=3"], "divisible by model.num_heads"),
-        (["model.mixer=foo"], r"expected one of \[attention, mlp\].*model.mixer"),
+        (["model.mixer=foo"], r"expected one of \[attention, mlp, conv\].*model.mixer"),
         (["model.pos_encoding=abs"], r"expected one of \[rope, learned, none\]"),
         (["loss_type=foo"], r"expected one of \[stablemax, softmax\].*loss_type"),
         (["curriculum=hard"], r"expected one of \[none, easy_first, hard_first\]"),

@@ -10,7 +10,7 @@ from trm.errors import TrmError  # what every bad argument raises (torch-free)
 
 __version__ = "0.1.0"
 
-_API = ("Halting", "SolveResult", "Solver", "build", "load", "train")
+_API = ("Halting", "Search", "SolveResult", "Solver", "build", "load", "train")
 __all__ = [*_API, "TrmError", "__version__"]
 
 

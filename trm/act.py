@@ -11,7 +11,8 @@ Two drivers share the step, the halting rule and the refill:
   comes from the sampler's batch; the step returns the loss.
 - ``stream``: inference (``trm solve``, ``trm eval``, training-time evaluation, traces). Rows
   wait in a queue and take the place of slots that halted; per row it returns the answer
-  tokens, the steps used and the last halting logit (and, given labels, metric sums).
+  tokens, the steps used and the last halting logit (and, given labels, metric sums; on
+  request, the per-cell probabilities of the last step, which the search branches on).
 """
 
 from __future__ import annotations
@@ -244,13 +245,15 @@ ALL_STEPS = Halting(adaptive=False)  # every row runs the model's maximum (the p
 
 @dataclass
 class StreamOutput:
-    """Per input row: answer tokens (N, L), supervision steps used (N,), last q_halt (N,), and
-    with labels the metric sums of ``trm.losses.step_loss`` over the rows (device tensors)."""
+    """Per input row: answer tokens (N, L), supervision steps used (N,), last q_halt (N,), with
+    labels the metric sums of ``trm.losses.step_loss`` over the rows (device tensors), and with
+    ``stream(..., probs=True)`` the softmax of the last step's logits (N, L, V) float32."""
 
     preds: np.ndarray
     steps: np.ndarray
     q_halt: np.ndarray
     metrics: dict[str, torch.Tensor] | None = None
+    probs: np.ndarray | None = None
 
 
 # Called after every step with the step output and the input row held by each slot.
@@ -270,26 +273,31 @@ def stream(
     runtime: Runtime | None = None,
     on_step: StepHook | None = None,
     progress=None,
+    probs: bool = False,
 ) -> StreamOutput:
     """Run every row of ``inputs`` (N, L) tokens through a fixed batch of ``batch_size`` slots.
 
     Puzzle embeddings come from ``puzzle_ids`` (N,) rows of the model's table, or directly
     from ``puzzle_rows`` (N, E) (fitted by ``trm.inference.arc``). ``runtime`` sets the precision
     (default: ``auto`` on the model's device). The host reads one small mask per step.
+    ``probs``: also keep the per-cell probabilities of every last step (``StreamOutput.probs``).
     """
     core = unwrap(model)
     device = core.token_embedding.device
     n = len(inputs)
     if n == 0:
         width = inputs.shape[1] if inputs.ndim == 2 else 0
-        return StreamOutput(np.zeros((0, width), np.int64), np.zeros(0, np.int64), np.zeros(0))
+        empty = np.zeros((0, width, core.cfg.vocab_size), np.float32) if probs else None
+        return StreamOutput(
+            np.zeros((0, width), np.int64), np.zeros(0, np.int64), np.zeros(0), probs=empty
+        )
     limit = halting.max_steps if halting.max_steps is not None else core.cfg.max_supervision_steps
     if limit < 1:
         raise ValueError(f"the step limit must be at least 1, got {limit}")
     rt = runtime or inference_runtime(device)
     autocast = rt.autocast()
     queue = _Queue(core, inputs, puzzle_ids, puzzle_rows, labels, device)
-    slots = _Slots(core, queue, min(batch_size, n), rt.state_dtype)
+    slots = _Slots(core, queue, min(batch_size, n), rt.state_dtype, probs)
     while slots.live:
         with autocast():
             out = model(slots.x, slots.rows, slots.y, slots.z)
@@ -325,7 +333,9 @@ class _Queue:
 class _Slots:
     """The fixed batch: which row each slot holds, its tokens, states and step count."""
 
-    def __init__(self, core: TinyRecursiveModel, queue: _Queue, b: int, dtype: torch.dtype):
+    def __init__(
+        self, core: TinyRecursiveModel, queue: _Queue, b: int, dtype: torch.dtype, probs: bool
+    ):
         device = queue.x.device
         self.core, self.queue = core, queue
         self.row = torch.arange(b, device=device)  # which input row each slot holds
@@ -343,6 +353,8 @@ class _Slots:
         self.steps_out = torch.zeros(n, dtype=torch.int32, device=device)
         self.q_out = torch.zeros(n, dtype=torch.float32, device=device)
         self.metrics: dict[str, torch.Tensor] = {}
+        shape = (*queue.x.shape, core.cfg.vocab_size)  # (N, L, V), only when asked for
+        self.probs = torch.zeros(shape, device=device) if probs else None
 
     def finish(self, idx: torch.Tensor, out: StepOutput) -> None:
         """Record the answers of slots ``idx``; refill them from the queue or retire them."""
@@ -350,6 +362,8 @@ class _Slots:
         self.preds[rows] = out.logits[idx].argmax(-1)
         self.steps_out[rows] = self.steps[idx]
         self.q_out[rows] = out.q_halt[idx].float()
+        if self.probs is not None:
+            self.probs[rows] = out.logits[idx].float().softmax(-1)
         q = self.queue
         if q.labels is not None:
             ones = torch.ones(len(idx), dtype=torch.bool, device=idx.device)
@@ -379,4 +393,5 @@ class _Slots:
             self.steps_out.cpu().numpy().astype(np.int64),
             self.q_out.cpu().numpy(),
             self.metrics if self.queue.labels is not None else None,
+            None if self.probs is None else self.probs.cpu().numpy(),
         )

@@ -9,7 +9,8 @@
     print(solver.render(result.answer))
 
 The same options as ``trm solve`` (``views``, ``steps``, ``max_steps``, ``halt``, or a
-``Halting``), structured results (``SolveResult``); ``trm solve`` is a client of this API.
+``Halting``; ``search`` and ``budget``, or a ``Search``), structured results (``SolveResult``);
+``trm solve`` is a client of this API.
 ``trm.build`` and ``trm.train`` are what ``trm build`` and ``trm train`` call.
 """
 
@@ -29,6 +30,7 @@ from trm.errors import TrmError
 from trm.inference.arc import solve_arc_task
 from trm.inference.eval_report import eval_report
 from trm.inference.halting import halting_for
+from trm.inference.search import Search, search_for
 from trm.inference.solve import SolveResult, solve_grids
 from trm.inference.trace import Trace, trace_grid
 from trm.loading import load as load_model
@@ -47,7 +49,7 @@ from trm.options import (
 from trm.puzzles import KINDS, PuzzleError
 from trm.runtime import Runtime, inference_runtime
 
-__all__ = ["Halting", "SolveResult", "Solver", "build", "load", "train"]
+__all__ = ["Halting", "Search", "SolveResult", "Solver", "build", "load", "train"]
 
 
 @dataclass
@@ -57,7 +59,9 @@ class Solver:
     Stopping options, as ``trm solve``: ``steps`` N runs exactly N supervision steps; otherwise
     up to ``max_steps`` (default twice the trained maximum, for kinds with rules), stopping a
     puzzle early by ``halt``: ``head``, ``rules`` (its answer passes the rules) or ``both``. A
-    ``Halting`` passed as ``halting`` replaces all three.
+    ``Halting`` passed as ``halting`` replaces all three. ``search=True`` (``budget`` N network
+    steps per puzzle) searches the puzzles no view solved (``trm.inference.search``); a
+    ``Search`` passed as ``search`` sets every option of it.
     """
 
     model: TinyRecursiveModel
@@ -88,6 +92,11 @@ class Solver:
             max_steps=max_steps,
             halt=halt,
         )
+
+    def search_for(self, search: bool | Search = False, budget: int | None = None) -> Search | None:
+        """The ``Search`` of these options for this model's kind (None: no search); a kind that
+        cannot be searched (ARC: no rules; mazes) is refused with one line."""
+        return search_for(self.kind, search, budget)
 
     def _halting(self, halting: Halting | None, steps, max_steps, halt) -> Halting:
         if halting is None:
@@ -127,12 +136,16 @@ class Solver:
         seed: int = 0,
         adapt_steps: int = 100,
         progress: bool = False,
+        search: bool | Search = False,
+        budget: int | None = None,
     ) -> list[SolveResult]:
         """Answers to ``puzzles`` (a list of text in the kind's format, grids, or ARC tasks), in
         order; one per ARC test input. ``views``: symmetric views per puzzle, the answers mapped
-        back and checked (default 1; ARC votes over 8). ``progress``: a bar on a terminal."""
+        back and checked (default 1; ARC votes over 8). ``search``, ``budget``: search the puzzles
+        no view solved, within ``budget`` network steps each. ``progress``: a bar on a terminal."""
         items = self.puzzles(puzzles)
         halting = self._halting(halting, steps, max_steps, halt)
+        plan = self.search_for(search, budget)
         default_views = ARC_DEFAULT_VIEWS if self.kind == "arc" else 1
         views = check_int("views", default_views if views is None else views, 1, MAX_VIEWS)
         check_int("batch_size", batch_size, 1, MAX_BATCH)
@@ -175,6 +188,7 @@ class Solver:
                 batch_size=batch_size,
                 seed=seed,
                 progress=bar,
+                search=plan,
             )
 
     def trace(
@@ -208,9 +222,13 @@ class Solver:
         batch_size: int = 256,
         seed: int = 0,
         progress: bool = False,
+        search: bool | Search = False,
+        budget: int | None = None,
     ) -> dict:
-        """The ``trm eval`` report on a built dataset's test split."""
+        """The ``trm eval`` report on a built dataset's test split (with ``search``: also
+        verified accuracy with the search, network steps per puzzle and who found the answers)."""
         halting = self._halting(halting, steps, max_steps, halt)
+        plan = self.search_for(search, budget)
         report = eval_report(
             self.model,
             self.config,
@@ -222,6 +240,7 @@ class Solver:
             batch_size=check_int("batch_size", batch_size, 1, MAX_BATCH),
             seed=seed,
             progress=progress,
+            search=plan,
         )
         return {**report, "precision": self.precision}
 

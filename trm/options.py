@@ -31,6 +31,19 @@ MAX_BATCH = 65_536  # slots of the streaming batch
 MAX_COUNT = 10_000_000  # puzzles of a benchmark, examples of an evaluation subset
 ARC_DEFAULT_VIEWS = 8  # ARC votes over augmented views; one view cannot vote
 
+# `--search` (trm.inference.search): when no view's answer passes the rules, search over the
+# network's own proposals. The budget counts network supervision steps per puzzle, the first pass
+# included; the other settings were chosen by tools/search_curve.py (docs/search.md).
+DEFAULT_BUDGET = 2048
+MAX_BUDGET = 100_000  # about ten minutes of one CPU thread per unsolved puzzle
+SEARCH_RULES = ("least", "two-way")  # which open cell a node branches on
+DEFAULT_SEARCH_RULE = "least"
+DEFAULT_SEARCH_VIEWS = 16  # symmetric views the search branches in (the first pass's included)
+DEFAULT_NODE_STEPS = 8  # step limit of one node (it stops earlier when its answer passes)
+DEFAULT_WIDTH = 8  # nodes taken per puzzle per round, every puzzle's in one stream
+DEFAULT_BRANCH = 3  # children per branching: the cell's digits the network ranks highest
+MAX_WIDTH = 1024
+
 
 def check_int(name: str, value: Any, lo: int, hi: int, *, optional: bool = False) -> int | None:
     """``value`` as an int in ``[lo, hi]`` (None passes when ``optional``), else ``TrmError``

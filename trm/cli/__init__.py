@@ -1,4 +1,5 @@
-"""The `trm` command: build | train | eval | solve | bench. Thin: parse, call the library, print.
+"""The `trm` command: build | train | eval | solve | bench | demo. Thin: parse, call the library,
+print.
 
 One module per verb registers its parser and runs it. Nothing here imports torch at import
 time (each verb defers its library imports to ``run``), so ``trm --help`` is instant.
@@ -13,10 +14,17 @@ import argparse
 import os
 import sys
 
-from trm.cli import bench, build, eval, solve, train
+from trm.cli import bench, build, demo, eval, solve, train
 from trm.errors import TrmError
 
-VERBS = {"build": build, "train": train, "eval": eval, "solve": solve, "bench": bench}
+VERBS = {
+    "build": build,
+    "train": train,
+    "eval": eval,
+    "solve": solve,
+    "bench": bench,
+    "demo": demo,
+}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -24,7 +32,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="trm", description="Tiny Recursive Model: build, train, solve."
     )
     sub = parser.add_subparsers(
-        dest="command", required=True, metavar="{build,train,eval,solve,bench}"
+        dest="command", required=True, metavar="{build,train,eval,solve,bench,demo}"
     )
     for verb in VERBS.values():
         verb.add_parser(sub)

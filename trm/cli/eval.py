@@ -1,4 +1,5 @@
-"""`trm eval CHECKPOINT DATA_DIR [--views K] [--limit N] [--steps N] [--plot PNG] [--json]`."""
+"""`trm eval CHECKPOINT DATA_DIR [--views K] [--limit N] [--steps N] [--search [--budget N]]
+[--plot PNG] [--json]`."""
 
 from __future__ import annotations
 
@@ -59,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         seed=args.seed,
         progress=not args.json,
+        search=args.search,
+        budget=args.budget,
     )
     if args.plot:
         report["plot"] = args.plot

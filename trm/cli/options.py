@@ -9,10 +9,12 @@ from __future__ import annotations
 import argparse
 
 from trm.options import (
+    DEFAULT_BUDGET,
     DEFAULT_HALT,
     DEFAULT_PRECISION,
     HALT_MODES,
     MAX_BATCH,
+    MAX_BUDGET,
     MAX_STEPS,
     MAX_VIEWS,
     PRECISIONS,
@@ -65,8 +67,27 @@ def add_halting_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_search_options(p: argparse.ArgumentParser) -> None:
+    """``--search`` and ``--budget``: what ``trm.inference.search.search_for`` turns into one
+    ``Search`` (kinds without rules refuse it there, with one line)."""
+    p.add_argument(
+        "--search",
+        action="store_true",
+        help="when no view's answer passes the rules, search over the network's own proposals "
+        "(cells committed as givens, every answer checked by the rules)",
+    )
+    p.add_argument(
+        "--budget",
+        type=bounded(1, MAX_BUDGET),
+        default=None,
+        help=f"network supervision steps per puzzle for --search, the first pass included "
+        f"(default {DEFAULT_BUDGET})",
+    )
+
+
 def add_common_options(p: argparse.ArgumentParser) -> None:
-    """Options shared by ``solve`` and ``eval``: batch, device, seed, JSON."""
+    """Options shared by ``solve`` and ``eval``: search, batch, device, seed, JSON."""
+    add_search_options(p)
     p.add_argument(
         "--batch-size",
         type=bounded(1, MAX_BATCH),

@@ -1,12 +1,11 @@
-"""`trm solve sudoku|maze|arc [PUZZLE ...] [--file F] [--checkpoint C] [--views K] [--steps N]`.
+"""`trm solve sudoku|maze|arc [PUZZLE ...] [--file F] [--checkpoint C] [--views K] [--search]`.
 
 A client of the Python API: reads puzzle text (arguments, ``--file`` or stdin), calls
 ``trm.load`` and ``Solver.solve`` (or ``Solver.trace`` with ``--trace``) and prints grids or
 JSON lines as each chunk of puzzles finishes. What a kind's text looks like, how a file holds
 several puzzles and how answers are checked is the kind's business (``trm.puzzles``).
 
-Every bad input (puzzle text, file, checkpoint) becomes a ``TrmError`` whose one-line message
-names the problem and where it is; the ``trm`` command prints it and exits with status 2.
+Bad input (puzzle text, file, checkpoint) is a ``TrmError`` of one line naming it; exit status 2.
 """
 
 from __future__ import annotations
@@ -115,9 +114,12 @@ def run(args: argparse.Namespace) -> int:
     )
     stop = dict(steps=args.steps, max_steps=args.max_steps, halt=args.halt)
     solver.halting(**stop)  # a bad combination is refused before any puzzle runs
+    plan = solver.search_for(args.search, args.budget)  # so is a kind that cannot be searched
     if tracing:
         return _run_trace(args, solver, puzzles, stop)
-    options = dict(views=args.views, batch_size=args.batch_size, seed=args.seed, **stop)
+    options = dict(
+        views=args.views, batch_size=args.batch_size, seed=args.seed, search=plan, **stop
+    )
     if not KINDS[args.kind].ONE_GRID:  # a task per call: its test inputs print together
         for _, task in puzzles:
             results = solver.solve(
@@ -167,8 +169,8 @@ def _check_trace_args(args: argparse.Namespace, num_puzzles: int) -> None:
     if not KINDS[args.kind].ONE_GRID:
         grids = " and ".join(k for k, m in KINDS.items() if m.ONE_GRID)
         raise TrmError(f"--trace supports {grids} (one grid per puzzle), not {args.kind}")
-    if args.views not in (None, 1):
-        raise TrmError("--trace follows one view of each puzzle: drop --views")
+    if args.views not in (None, 1) or args.search:
+        raise TrmError("--trace follows one view of each puzzle: drop --views and --search")
     if args.trace_png and num_puzzles > 1:
         raise TrmError(f"--trace-png draws one puzzle, got {num_puzzles}: pass just one")
     if args.trace_png:

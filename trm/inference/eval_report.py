@@ -3,8 +3,11 @@
 Sudoku and Maze: exact accuracy after all supervision steps (the paper's number), halting
 accuracy of that last step (``q_halt > 0`` exactly when the answer is right), exact accuracy and
 mean steps with adaptive halting, and with ``views`` > 1 the accuracy of the returned answer
-for K = 1, 2, 4, ... views (views are nested, so one run gives every K). ARC: pass@1 and
-pass@2 per test input by voting over augmented views (SPEC §8.3), fresh votes every call.
+for K = 1, 2, 4, ... views (views are nested, so one run gives every K). With a ``Search``:
+verified and exact accuracy when the puzzles no view solved are searched, the network steps per
+puzzle (mean and median, first pass included) and the share of puzzles whose answer was found by
+the one pass, by another view or by the search. ARC: pass@1 and pass@2 per test input by voting
+over augmented views (SPEC §8.3), fresh votes every call.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from trm.data import PuzzleDataset
 from trm.errors import TrmError
 from trm.evaluate import evaluate, select_rows
 from trm.figures import pyplot, save_figure
-from trm.inference.solve import choose, solve_grids
+from trm.inference.search import Search, check_budget
+from trm.inference.solve import SolveResult, choose, solve_grids
 from trm.inference.votes import Votes, pass_at_k
 from trm.model import TinyRecursiveModel
 from trm.puzzles import KINDS, arc
@@ -47,13 +51,14 @@ def eval_report(
     batch_size: int = 256,
     seed: int = 0,
     progress: bool = False,
+    search: Search | None = None,
 ) -> dict:
     """The report dict of ``trm eval`` (plain values, JSON-able).
 
     The first measurement runs every puzzle for the model's trained maximum of supervision
     steps (the paper's number), or for exactly N steps when ``halting`` is fixed (``--steps``);
     a halting that may stop early (``head``, ``rules``, ``both``) is measured next, and the
-    views table uses it too.
+    views table and the search use it too.
     """
     data = PuzzleDataset(data_dir, "test")
     meta = data.metadata
@@ -68,6 +73,8 @@ def eval_report(
             model, data, views, limit, batch_size, halting, runtime, seed, progress
         )
     trained = model.cfg.max_supervision_steps
+    if search is not None:  # before the first measurement, not after it
+        check_budget(search, views, halting.max_steps or trained)
     fixed = (halting.max_steps or trained) if halting.mode == "fixed" else trained
     n = len(select_rows(data.num_examples, limit, seed))
     report: dict = {"checkpoint_kind": kind, "data": str(data_dir), "puzzles": n}
@@ -93,13 +100,17 @@ def eval_report(
             adaptive_halt=halting.mode,
             adaptive_max_steps=limit_steps,
         )
-    if kind in KINDS and views > 1:
+    if kind in KINDS and (views > 1 or search is not None):
         rows = select_rows(data.num_examples, limit, seed)
         inputs = np.asarray(data.inputs[rows], np.int64)
         labels = np.asarray(data.labels[rows], np.int64)
-        report["views"] = _views_table(
-            model, kind, inputs, labels, views, batch_size, halting, runtime, seed, progress
+        results, truth = _solve_rows(
+            model, kind, inputs, labels, views, batch_size, halting, runtime, seed, progress, search
         )
+        if search is not None:
+            report.update(search_report(results, truth, search))
+        if views > 1:
+            report["views"] = _views_table(results, truth, views)
     return report
 
 
@@ -108,25 +119,62 @@ def _bar(progress: bool, total: int, desc: str, unit: str = "puzzle") -> tqdm:
     return tqdm(total=total, desc=desc, unit=unit, disable=not progress or None, leave=False)
 
 
-def _views_table(
-    model, kind, inputs, labels, views, batch_size, halting, runtime, seed, progress
-) -> list[dict]:
-    """Verified and exact accuracy of the returned answer for K = 1, 2, 4, ... views."""
+# Puzzles per call when searching: the search keeps every view's last probabilities.
+SEARCH_CHUNK = 256
+
+
+def _solve_rows(
+    model, kind, inputs, labels, views, batch_size, halting, runtime, seed, progress, search
+) -> tuple[list[SolveResult], np.ndarray]:
+    """The ``trm solve`` results of the rows (views, and the search when given), and the true
+    answers as grids."""
     questions, _ = KINDS[kind].decode_answers(inputs)
     truth, _ = KINDS[kind].decode_answers(labels)
-    about = f"eval: {len(inputs)} puzzles x {views} views"
+    about = f"eval: {len(inputs)} puzzles x {views} views" + (" + search" if search else "")
+    chunk = SEARCH_CHUNK if search is not None else max(1, len(questions))
+    results: list[SolveResult] = []
     with _bar(progress, len(inputs) * views, about, "view") as bar:
-        results = solve_grids(
-            model,
-            kind,
-            questions,
-            views=views,
-            halting=halting,
-            runtime=runtime,
-            batch_size=batch_size,
-            seed=seed,
-            progress=bar,
-        )
+        for start in range(0, len(questions), chunk):
+            results += solve_grids(
+                model,
+                kind,
+                questions[start : start + chunk],
+                views=views,
+                halting=halting,
+                runtime=runtime,
+                batch_size=batch_size,
+                seed=seed,
+                progress=bar,
+                search=search,
+            )
+    return results, truth
+
+
+def search_report(results: list[SolveResult], truth: np.ndarray, search: Search) -> dict:
+    """Accuracy with the search, network steps per puzzle, and who found the answers: the
+    one pass (the identity view), another view of the first pass, or the search."""
+    n = max(1, len(results))
+    steps = np.array([r.network_steps for r in results], np.float64)
+    one_pass = sum(r.method == "verified" and bool(r.view_verified[0]) for r in results)
+    by_search = sum(r.method == "search" for r in results)
+    verified = sum(bool(r.verified) for r in results)
+    return {
+        "search_budget": search.budget,
+        "search_verified_accuracy": verified / n,
+        "search_exact_accuracy": float(
+            np.mean([np.array_equal(r.answer, t) for r, t in zip(results, truth)]) if results else 0
+        ),
+        "search_found_by_one_pass": one_pass / n,
+        "search_found_by_views": (verified - one_pass - by_search) / n,
+        "search_found_by_search": by_search / n,
+        "search_mean_network_steps": float(steps.mean()) if len(steps) else 0.0,
+        "search_median_network_steps": float(np.median(steps)) if len(steps) else 0.0,
+    }
+
+
+def _views_table(results: list[SolveResult], truth: np.ndarray, views: int) -> list[dict]:
+    """Verified and exact accuracy of the first pass's answer for K = 1, 2, 4, ... views
+    (the search left out)."""
     table = []
     for k in _ks(views):
         picks = [

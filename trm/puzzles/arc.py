@@ -37,6 +37,7 @@ ONE_GRID = False  # a puzzle is a task: demonstration pairs and test inputs
 EOS = 1
 COLOUR_OFFSET = 2  # token id of colour 0
 HAS_RULES = False  # verify() checks an answer by the rules (ARC: no rules, None)
+CAN_SEARCH = False  # the search needs rules to check its answers
 VOCAB_SIZE = 12  # PAD, EOS, 10 colours
 SEPARATOR = "|||"
 

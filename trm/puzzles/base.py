@@ -48,6 +48,7 @@ class PuzzleKind(Protocol):
 
     NAME: str
     HAS_RULES: bool  # verify() and verify_batch() check answers (ARC: None)
+    CAN_SEARCH: bool  # trm.inference.search can branch on its cells (Sudoku only, for now)
     VOCAB_SIZE: int  # token ids 0..VOCAB_SIZE-1, PAD = 0
     SEQ_LEN: int  # tokens per question of the shipped recipes
     ABOUT: str  # what the kind's puzzles are and how answers are checked (`trm solve` help)

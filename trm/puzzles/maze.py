@@ -40,6 +40,9 @@ ABOUT = (  # `trm solve maze --help`
 )
 FILE_FORMAT = "grids separated by empty lines (a line of spaces is a row of open cells)"
 ONE_GRID = True  # a puzzle is one grid (ARC: a task of several)
+# No `--search` (trm.inference.search) yet: a node commits an answer's cell into the question,
+# and a path cell ("o") is not valid input.
+CAN_SEARCH = False
 
 _INDEX = {c: i for i, c in enumerate(CHARSET)}
 SYMMETRIES = tuple(dihedral_symmetry(t) for t in range(8))

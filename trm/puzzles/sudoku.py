@@ -28,6 +28,9 @@ ABOUT = (  # `trm solve sudoku --help`
 FILE_FORMAT = "one puzzle per line"
 ONE_GRID = True  # a puzzle is one grid (ARC: a task of several)
 CHARSET = ".123456789"  # a cell's character by digit (0 = blank)
+# `--search` (trm.inference.search) may commit a blank cell to a digit the network proposes, by
+# writing it into the question as a given (``open_cells``, ``value_probs``, ``first_conflict``).
+CAN_SEARCH = True
 
 _SEPARATORS = set(" \t\r\n|-+")
 
@@ -182,6 +185,20 @@ def given_mask(question: np.ndarray) -> np.ndarray:
 def has_solution(question: np.ndarray) -> bool:
     """Whether the puzzle has any solution at all (the exact solver)."""
     return count_solutions(np.asarray(question), 1) > 0
+
+
+def open_cells(grid: np.ndarray) -> np.ndarray:
+    """(9, 9) -> (81,) bool: the blank cells, which a search may commit to a digit."""
+    return np.asarray(grid).reshape(81) == 0
+
+
+def value_probs(token_probs: np.ndarray) -> np.ndarray:
+    """The network's per-cell token probabilities (..., 81, VOCAB_SIZE) -> (..., 81, 10): the
+    probability of digit d in column d (column 0: blank or PAD, never committed)."""
+    p = np.asarray(token_probs)
+    out = p[..., 1:].copy()  # token d + 1 is digit d
+    out[..., 0] += p[..., 0]
+    return out
 
 
 def is_valid_solution(answer: np.ndarray) -> bool:
