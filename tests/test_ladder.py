@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
+from tool_module import load_tool
 
 from data_builders.sources import read_puzzle_csv
 from trm.puzzles import sudoku
@@ -15,21 +15,13 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_SUDOKU = ROOT.parent / "shared" / "data" / "sudoku"
 
 
-def _ladder_tool():
-    path = ROOT / "tools" / "sudoku_ladder.py"
-    spec = importlib.util.spec_from_file_location("sudoku_ladder", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _grids(rows) -> np.ndarray:
     return np.stack([sudoku.parse(row.question).reshape(81) for row in rows])
 
 
 @pytest.mark.skipif(not SHARED_SUDOKU.is_dir(), reason="../shared/data/sudoku is not present")
 def test_ladder_rungs_nest_and_easy_mix_holds_the_top_three(tmp_path):
-    tool = _ladder_tool()
+    tool = load_tool("sudoku_ladder")
     tool.main(["--data", str(SHARED_SUDOKU), "--out", str(tmp_path)])
     rungs = {g: read_puzzle_csv(tmp_path / "csv" / f"g{g}.csv") for g in tool.RUNGS}
     for low, high in zip(tool.RUNGS, tool.RUNGS[1:]):

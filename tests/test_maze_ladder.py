@@ -3,24 +3,16 @@ two mazes share a wall layout; training builds avoid the ladder's layouts (--exc
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
+from tool_module import load_tool
 
 from data_builders import maze as builder
 from data_builders.maze_generate import layout_key
 from trm.puzzles import maze
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _tool():
-    path = ROOT / "tools" / "maze_ladder.py"
-    spec = importlib.util.spec_from_file_location("maze_ladder", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _mazes(csv: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -30,7 +22,7 @@ def _mazes(csv: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_rungs_hold_their_path_lengths_and_share_no_layout(tmp_path):
-    tool = _tool()
+    tool = load_tool("maze_ladder")
     count = 12
     tool.build_ladder(tmp_path, count=count, seed=3)
     keys: set[bytes] = set()

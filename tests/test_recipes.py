@@ -9,6 +9,7 @@ import pytest
 import torch
 from test_train import TINY, metrics, tiny_cfg
 from tiny_data import reverse_task
+from tool_module import load_tool
 
 from trm.config import check_recipe_options
 from trm.data import Curriculum, PuzzleDataset, TrainSampler
@@ -110,22 +111,11 @@ def test_bad_recipe_options_are_one_line_errors(tmp_path, override, message):
         check_recipe_options(cfg)
 
 
-def _tool(name: str):
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "tools" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_time_to_accuracy_and_steps_tools_write_tables_and_plots(tmp_path):
     data = reverse_task(tmp_path / "data", n_train=64, n_test=16)
     recipe = tmp_path / "tiny.yaml"
     recipe.write_text("log_every_steps: 1\n")
-    tta = _tool("time_to_accuracy")
+    tta = load_tool("time_to_accuracy")
     args = [
         "--data", str(data), "--budget", "1e9", "--seeds", "0", "1", "--points", "2",
         "--eval-limit", "8", "--recipe", f"plain={recipe}",
@@ -150,7 +140,7 @@ def test_time_to_accuracy_and_steps_tools_write_tables_and_plots(tmp_path):
     only = json.loads((tmp_path / "docs" / "tta.json").read_text())
     assert [(r["recipe"], r["seed"]) for r in only["runs"]] == [("plain", 0), ("fast", 0)]
     assert not (tmp_path / "runs" / "plain-s2").exists()  # seed 2 was never trained
-    steps = _tool("steps_vs_accuracy")
+    steps = load_tool("steps_vs_accuracy")
     run = tmp_path / "runs" / "plain-s0" / "inference"
     steps.main([str(run), str(data), "--max-steps", "1", "3", "--halt", "fixed", "head",
                 "--out", str(tmp_path / "docs"), "--name", "steps"])  # fmt: skip

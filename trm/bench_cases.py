@@ -47,20 +47,11 @@ TRAIN_CASES = {
     "small-att-maze-1head": ({**SMALL_ATT_MAZE, "num_heads": 1}, 16, 768),
     # configs/model/small_conv.yaml: local mixing instead of attention (not in the paper)
     "small-conv-maze": (
-        dict(
-            dim=64,
-            num_heads=1,
-            expansion=2,
-            recursions=2,
-            latent_steps=2,
-            mixer="conv",
-            pos_encoding="none",
-            puzzle_emb_dim=0,
-            puzzle_emb_len=0,
-            max_supervision_steps=8,
-            vocab_size=6,
-            seq_len=900,
-        ),
+        {
+            **SMALL_ATT_MAZE,
+            **dict(num_heads=1, mixer="conv", pos_encoding="none"),
+            **dict(puzzle_emb_dim=0, puzzle_emb_len=0),
+        },
         16,
         768,
     ),
