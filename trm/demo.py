@@ -28,7 +28,10 @@ if TYPE_CHECKING:
 
 DEMO_KINDS = {"sudoku": "Sudoku", "maze": "Maze"}  # one grid per puzzle: what a trace follows
 EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"  # in a clone (and a Space)
-EXAMPLE_FILES = {"sudoku": ("sudoku.txt", "sudoku_ladder.txt"), "maze": ("maze.txt",)}
+EXAMPLE_FILES = {
+    "sudoku": ("sudoku.txt", "sudoku_ladder.txt", "sudoku_hard.txt"),
+    "maze": ("maze.txt",),
+}
 MAX_PAGE_VIEWS = 32  # the views slider's end: enough to show voting, quick on a CPU
 
 # Grids are text: they only line up in a fixed-width font, and a 30x30 maze needs 30 lines.
