@@ -7,7 +7,7 @@ steps) is printed and written as ``REPORT.md`` and ``REPORT.json``::
 
     python tools/ladder_eval.py sudoku-mlp-cpu data/ladder/g* data/ladder/magictour \\
         data/ladder/forum --views 16 --limit 200 --report ladder
-    python tools/ladder_eval.py maze-att-cpu data/maze-ladder/p* --views 8 --report maze_ladder
+    python tools/ladder_eval.py maze-conv-cpu data/maze-ladder/p* --views 8 --report maze_ladder
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ test split is the rung (its train split repeats it, unused), so ``trm eval`` mea
     python tools/maze_ladder.py --out data/maze-ladder
     trm build maze --source generate --max-path 40 --exclude data/maze-ladder/csv/all.csv \\
         --test-source data/maze-ladder/csv/p10-20.csv --out data/maze-short
-    python tools/ladder_eval.py maze-att-cpu data/maze-ladder/p* --views 8 --report docs/maze
+    python tools/ladder_eval.py maze-conv-cpu data/maze-ladder/p* --views 8 --report docs/maze
 """
 
 from __future__ import annotations

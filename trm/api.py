@@ -263,7 +263,7 @@ def load(
     device: str = "auto",
     precision: str = DEFAULT_PRECISION,
 ) -> Solver:
-    """A ``Solver`` from a shipped name (``sudoku``, ``maze-att-cpu``), a run or inference
+    """A ``Solver`` from a shipped name (``sudoku``, ``maze-conv-cpu``), a run or inference
     directory, an official state dict with its ``arch`` YAML, or a Hugging Face model repo id
     (``owner/name``, downloaded once into the hub cache). ``precision``: ``auto`` (bf16 on CUDA
     and on CPUs with bf16 matrix units, else fp32), ``fp32`` or ``bf16``."""
