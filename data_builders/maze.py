@@ -9,8 +9,9 @@ Sources (``--source``):
 * ``hf``: both files downloaded from Hugging Face.
 * ``generate``: ``--count`` train and ``--test-count`` test mazes from the Maze-Hard recipe
   (``data_builders/maze_generate.py`` says how the sampling departs from it), with the shortest
-  path in ``(--min-path, --max-path]`` moves. Train and test never share a wall layout, and
-  generated mazes avoid the layouts of ``--test-source`` and ``--exclude`` CSVs (a ladder).
+  path in ``(--min-path, --max-path]`` moves (``--goal length``: as many mazes at each length
+  of the band, instead of the recipe's mostly short paths). Train and test never share a wall
+  layout, and generated mazes avoid the layouts of ``--test-source`` and ``--exclude`` CSVs.
 
 Every CSV row is checked (length, characters, one S and one G, the answer a shortest path of
 its question); the first bad row stops the build with ``file:line: reason`` unless
@@ -32,7 +33,7 @@ from tqdm import tqdm
 
 from data_builders import options
 from data_builders.format import Split, write_dataset
-from data_builders.maze_generate import MAX_SIZE, generate, layout_key
+from data_builders.maze_generate import GOALS, MAX_SIZE, check_settings, generate, layout_key
 from data_builders.options import MAX_SEED, BuildOptions, option
 from data_builders.sources import CsvRow, download_hf, read_puzzle_csv, write_puzzle_csv
 from trm.errors import TrmError
@@ -174,17 +175,22 @@ def _read_sources(opts: MazeOptions) -> tuple:
             max_path=opts.max_path,
             rng=rng,
             exclude=set().union(*map(_layout_keys, held_out)),
+            goal=opts.goal,
             progress=progress,
         )
         questions = gen.questions
         answers, lengths = maze.solve_batch(questions)
         w = gen.recipe_weights
-        info["generator"] = {
-            "layouts_tried": gen.layouts_tried,
-            "recipe_weighted_path_mean": round(float((lengths * w).sum() / w.sum()), 2),
-            "sampling": "G uniform among cells in the path-length band from S; "
-            "see data_builders/maze_generate.py",
-        }
+        info["generator"] = {"layouts_tried": gen.layouts_tried}
+        if opts.goal == "cell":
+            info["generator"]["recipe_weighted_path_mean"] = round(
+                float((lengths * w).sum() / w.sum()), 2
+            )
+        info["generator"]["sampling"] = (
+            "G uniform among cells in the path-length band from S"
+            if opts.goal == "cell"
+            else "a path length uniform among those in the band from S, then G uniform at it"
+        ) + "; see data_builders/maze_generate.py"
         train_q, train_a = questions[:count], answers[:count]
         if not test_source:
             test_q, test_a = questions[count:], answers[count:]
@@ -220,6 +226,12 @@ class MazeOptions(BuildOptions):
         None,
         bounds=(1, MAX_SIZE * MAX_SIZE),
     )
+    goal: str = option(
+        "how G is drawn in the band: cell (uniform among its cells, the recipe) or length "
+        "(a uniform path length first: as many long paths as short)",
+        "cell",
+        choices=GOALS,
+    )
     exclude: list[str] | None = option(
         "maze CSVs (a held-out ladder) whose wall layouts generated mazes never use", None
     )
@@ -235,10 +247,7 @@ class MazeOptions(BuildOptions):
             if path is not None and not Path(path).is_file():
                 flag = "--test-source" if path == self.test_source else "--exclude"
                 raise TrmError(f"{flag} {path}: no such file")
-        if self.max_path is not None and self.max_path <= self.min_path:
-            raise TrmError(
-                f"--max-path ({self.max_path}) must be more than --min-path ({self.min_path})"
-            )
+        check_settings(self.size, self.min_path, self.max_path, self.goal)
 
 
 def build(out: str | os.PathLike, *args: Any, **keywords: Any) -> dict[str, Any]:

@@ -44,12 +44,14 @@ from trm.puzzles import maze
 BATCH = 4096  # layouts searched together; part of the output's definition (seeded batches)
 ONE = np.uint64(1)
 MAX_SIZE = 64  # grid side: one row is one 64-bit word
+GOALS = ("cell", "length")  # how G is drawn in the band: see ``generate``
 
 
 @dataclass
 class Generated:
     """Mazes from ``generate``: questions ``(N, n, n)`` in maze indices, and per maze the
-    recipe weight c / (open - 1) (module docstring); ``layouts_tried`` counts all layouts."""
+    recipe weight c / (open - 1) (module docstring; NaN when G is drawn by length);
+    ``layouts_tried`` counts all layouts."""
 
     questions: np.ndarray
     recipe_weights: np.ndarray
@@ -129,6 +131,39 @@ def _layouts(rng: np.random.Generator, batch: int, size: int) -> np.ndarray:
     return keys <= kth
 
 
+def _pick_layer(
+    passable: np.ndarray, start: np.ndarray, left: np.ndarray, low: int, rng: np.random.Generator
+):
+    """Bit-packed BFS from ``start`` on a batch; per row, one distance layer chosen uniformly
+    among the row's non-empty layers whose length still has quota (``left[i]`` mazes wanted at
+    ``low + i`` moves), by a reservoir draw as the search goes. Returns (rows with such a
+    layer, their lengths, the layers' cells as words)."""
+    rows = np.arange(len(passable))
+    frontier, visited = start.copy(), start.copy()
+    layer, length = np.zeros_like(frontier), np.zeros(len(rows), np.int64)
+    seen = np.zeros(len(rows))
+    for d in range(1, low + len(left)):
+        frontier = _grow(frontier, passable, visited)
+        visited |= frontier
+        if d >= low and left[d - low] > 0:
+            grew = frontier.any(axis=1)
+            seen += grew
+            swap = grew & (rng.random(len(rows)) * seen < 1)
+            layer[swap], length[swap] = frontier[swap], d
+        if d % 8 == 0:
+            keep = frontier.any(axis=1) | (length > 0)
+            rows, frontier, visited, passable, layer, length, seen = (
+                x[keep] for x in (rows, frontier, visited, passable, layer, length, seen)
+            )
+    found = length > 0
+    return rows[found], length[found], layer[found]
+
+
+def _quotas(count: int, lengths: int) -> np.ndarray:
+    """``count`` mazes spread as evenly as possible over ``lengths`` path lengths."""
+    return count // lengths + (np.arange(lengths) < count % lengths)
+
+
 def generate(
     count: int,
     *,
@@ -137,62 +172,81 @@ def generate(
     max_path: int | None = None,
     rng: np.random.Generator,
     exclude: set[bytes] | None = None,
+    goal: str = "cell",
     progress: bool = True,
 ) -> Generated:
     """Generate ``count`` questions whose shortest path is longer than ``min_path`` moves and,
     when ``max_path`` is given, at most ``max_path`` moves.
 
+    ``goal="cell"`` is the recipe: G uniform among the cells in the band from S (most paths
+    come out short). ``goal="length"`` (needs ``max_path``) gives every path length of the band
+    the same number of mazes: each layout takes one of the lengths it offers that still lacks
+    mazes, and G is drawn uniformly among the cells exactly that far from S; the mazes come
+    shuffled.
     Deterministic for a given ``rng`` state. Every maze has its own wall layout, and none has a
     layout of ``exclude`` (``layout_key`` of held-out mazes); the keys of the new mazes are added
     to ``exclude``. Raises ``TrmError`` for impossible settings (size outside 2..64, an empty
-    band, or no maze found at all in the first 200 batches).
+    band, or no new maze in 200 batches of layouts in a row).
     """
+    check_settings(size, min_path, max_path, goal)
+    n, cells = size, size * size
+    questions, weights = [], []
+    seen = exclude if exclude is not None else set()
+    left = _quotas(count, max_path - min_path) if goal == "length" else None
+    tried = stalled = 0
+    with tqdm(
+        total=count, desc="generate mazes", unit="maze", disable=None if progress else True
+    ) as bar:
+        while len(questions) < count:
+            if stalled >= 200:
+                raise TrmError(
+                    f"no new {size}x{size} maze with a path longer than {min_path} moves"
+                    + (f" and at most {max_path}" if max_path is not None else "")
+                    + f" in {stalled * BATCH} layouts; widen the band (--min-path, --max-path)"
+                )
+            walls = _layouts(rng, BATCH, size)
+            tried, stalled, before = tried + BATCH, stalled + 1, len(questions)
+            open_ = ~walls
+            start = _pick(rng, open_)
+            start_bits = np.zeros((BATCH, cells), bool)
+            start_bits[np.arange(BATCH), start] = True
+            packed = _pack(open_.reshape(-1, n, n)), _pack(start_bits.reshape(-1, n, n))
+            if left is None:
+                rows, far = _far_cells(*packed, min_path, max_path)
+            else:
+                rows, lengths, far = _pick_layer(*packed, left, min_path + 1, rng)
+            if len(rows) == 0:
+                continue
+            far = _unpack(far, n).reshape(len(rows), cells)
+            goal_cell = _pick(rng, far)
+            for i, row in enumerate(rows):
+                key = layout_key(walls[row])
+                full = left is not None and left[lengths[i] - min_path - 1] == 0
+                if key in seen or full or len(questions) == count:
+                    continue
+                seen.add(key)
+                if left is not None:
+                    left[lengths[i] - min_path - 1] -= 1
+                q = np.where(walls[row], maze.WALL, maze.OPEN).astype(np.uint8)
+                q[start[row]], q[goal_cell[i]] = maze.START, maze.GOAL
+                questions.append(q.reshape(n, n))
+                weights.append(far[i].sum() / (open_[row].sum() - 1) if left is None else np.nan)
+                bar.update(1)
+            stalled = 0 if len(questions) > before else stalled
+    order = rng.permutation(count) if left is not None else np.arange(count)
+    q = np.array(questions, dtype=np.uint8).reshape(-1, n, n)
+    return Generated(q[order], np.array(weights)[order], tried)
+
+
+def check_settings(size: int, min_path: int, max_path: int | None, goal: str) -> None:
+    """``TrmError`` (naming the flag) for settings ``generate`` cannot meet."""
     if not 2 <= size <= MAX_SIZE:
         raise TrmError(f"--size must be between 2 and {MAX_SIZE} for generated mazes, got {size}")
     if min_path < 0:
         raise TrmError(f"--min-path must be >= 0, got {min_path}")
     if max_path is not None and max_path <= min_path:
         raise TrmError(f"--max-path ({max_path}) must be more than --min-path ({min_path})")
-    n, cells = size, size * size
-    questions, weights = [], []
-    seen = exclude if exclude is not None else set()
-    tried = 0
-    with tqdm(
-        total=count, desc="generate mazes", unit="maze", disable=None if progress else True
-    ) as bar:
-        while len(questions) < count:
-            if tried >= 200 * BATCH and not questions:
-                raise TrmError(
-                    f"no {size}x{size} maze with a path longer than {min_path} moves"
-                    + (f" and at most {max_path}" if max_path is not None else "")
-                    + f" in {tried} layouts; widen the band (--min-path, --max-path)"
-                )
-            walls = _layouts(rng, BATCH, size)
-            tried += BATCH
-            open_ = ~walls
-            start = _pick(rng, open_)
-            start_bits = np.zeros((BATCH, cells), bool)
-            start_bits[np.arange(BATCH), start] = True
-            rows, far = _far_cells(
-                _pack(open_.reshape(-1, n, n)),
-                _pack(start_bits.reshape(-1, n, n)),
-                min_path,
-                max_path,
-            )
-            if len(rows) == 0:
-                continue
-            far = _unpack(far, n).reshape(len(rows), cells)
-            goal = _pick(rng, far)
-            for i, row in enumerate(rows):
-                key = layout_key(walls[row])
-                if key in seen or len(questions) == count:
-                    continue
-                seen.add(key)
-                q = np.where(walls[row], maze.WALL, maze.OPEN).astype(np.uint8)
-                q[start[row]], q[goal[i]] = maze.START, maze.GOAL
-                questions.append(q.reshape(n, n))
-                weights.append(far[i].sum() / (open_[row].sum() - 1))
-                bar.update(1)
-    return Generated(
-        np.array(questions, dtype=np.uint8).reshape(-1, n, n), np.array(weights), tried
-    )
+    if goal not in GOALS:
+        raise TrmError(f"--goal must be one of {', '.join(GOALS)}, got {goal!r}")
+    if goal == "length" and max_path is None:
+        raise TrmError("--goal length needs --max-path (every length up to it gets its share)")

@@ -235,3 +235,22 @@ def test_max_path_bounds_generated_paths(tmp_path):
         maze.decode(load(tmp_path / "d", "train")["inputs"]).reshape(-1, 12, 12)
     )[1]
     assert ((4 < lengths) & (lengths <= 8)).all()
+
+
+def test_goal_by_length_gives_every_length_its_share(tmp_path):
+    g = generate(60, size=12, min_path=2, max_path=8, goal="length",
+                 rng=np.random.default_rng(4), progress=False)  # fmt: skip
+    lengths = maze.solve_batch(g.questions)[1]
+    assert np.array_equal(np.bincount(lengths, minlength=9)[3:], [10] * 6)  # 60 over 3..8
+    assert np.isnan(g.recipe_weights).all()
+    cell = generate(60, size=12, min_path=2, max_path=8, rng=np.random.default_rng(4),
+                    progress=False)  # fmt: skip
+    assert np.bincount(maze.solve_batch(cell.questions)[1], minlength=9)[3] > 10  # short-heavy
+    with pytest.raises(TrmError, match="--goal length needs --max-path"):
+        builder.build(tmp_path / "e", "generate", goal="length", size=12)
+    with pytest.raises(TrmError, match="--goal must be one of cell, length, got 'far'"):
+        generate(5, size=12, goal="far", rng=np.random.default_rng(0), progress=False)
+    summary = builder.build(tmp_path / "f", "generate", count=12, test_count=6, seed=1, size=12,
+                            min_path=2, max_path=8, goal="length", progress=False)  # fmt: skip
+    info = json.loads((tmp_path / "f" / "build_info.json").read_text())
+    assert "uniform" in info["generator"]["sampling"] and summary["train_puzzles"] == 12

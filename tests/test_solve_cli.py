@@ -91,6 +91,7 @@ def test_end_to_end_train_save_solve(trained, capsys, tmp_path):
         capsys,
     )
     assert code == 0 and out.count("puzzle ") == 2 and "2 steps" in out
+    assert "NOT verified" in out and "(--search may find one)" in out  # a 3-step model
 
 
 def test_eval_cli(trained, capsys, tmp_path):

@@ -1,7 +1,8 @@
 """Solved puzzles against network steps per puzzle: one pass, views only, and ``--search``.
 
-For each list of hard Sudoku puzzles (``--lists``: a seeded sample of ``--limit`` puzzles each)
-the shipped model (or ``--checkpoint``) solves the same puzzles once per strategy, as
+For each list of hard Sudoku puzzles or rung of the maze ladder (``--lists``: a seeded sample of
+``--limit`` puzzles each) the shipped model of the list's kind (or ``--checkpoint``) solves the
+same puzzles once per strategy, as
 ``trm solve`` does: ``--views K`` for every K of ``--views`` (K = 1 is the one pass), and
 ``--search --budget B`` for every B of ``--budgets``. Every view and every search node costs its
 supervision steps; the tool records the share of puzzles whose answer passes the rules, the mean
@@ -14,8 +15,12 @@ node with committed cells). Writes ``OUT.json``, ``OUT.md`` and ``OUT.png``::
     python tools/search_curve.py --lists forum --limit 30 --views --budgets 4096 8192 \\
         --threads 1 --out docs/search --append   # more points in the same files
 
+    python tools/search_curve.py --lists maze-p10-20 maze-p30-40 maze-p60-80 maze-p110+ \
+        --limit 30 --views 1 8 --budgets 512 2048 --max-steps 32 --threads 2 --out docs/search_maze
+
 (about 16 and 11 minutes on one busy CPU thread). ``--views --budgets`` (both empty) with
-``--append`` only redraws the files.
+``--append`` only redraws the files. A maze has 8 views; ``--max-steps`` bounds each view of the
+first pass (default: the model's trained steps).
 """
 
 from __future__ import annotations
@@ -32,38 +37,54 @@ import torch
 
 import trm
 from trm.figures import pyplot, save_figure
-from trm.puzzles import sudoku
+from trm.puzzles import KINDS
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data" / "sudoku"
-LISTS = {  # name -> CSV with question and answer columns
-    "forum": SHARED / "forum_hardest_1905_11plus_10k.csv",  # forum hardest, SE >= 11
-    "magictour": SHARED / "magictour_top1465.csv",
-    "g17": ROOT / "data" / "ladder" / "csv" / "g17.csv",  # 500 held-out 17-clue puzzles
-    "17clue": SHARED / "17_clue_sample2000.csv",
+MAZES = ROOT / "data" / "maze-ladder" / "csv"  # python tools/maze_ladder.py builds it
+LISTS = {  # name -> (kind, CSV with question and answer columns)
+    "forum": ("sudoku", SHARED / "forum_hardest_1905_11plus_10k.csv"),  # forum hardest, SE >= 11
+    "magictour": ("sudoku", SHARED / "magictour_top1465.csv"),
+    "g17": ("sudoku", ROOT / "data" / "ladder" / "csv" / "g17.csv"),  # 500 held-out 17-clue
+    "17clue": ("sudoku", SHARED / "17_clue_sample2000.csv"),
+    **{f"maze-{r}": ("maze", MAZES / f"{r}.csv") for r in ("p10-20", "p30-40", "p60-80", "p110+")},
 }
+
+
+def _grid(kind: str, line: str) -> np.ndarray:
+    """One CSV cell as a grid: a Sudoku line, or a maze's n*n characters row by row."""
+    if kind == "maze":
+        side = round(len(line) ** 0.5)
+        line = "\n".join(line[i : i + side] for i in range(0, len(line), side))
+    return KINDS[kind].parse(line)
 
 
 def load_list(name: str, limit: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """A seeded sample of ``limit`` puzzles of a list (in file order): questions and answers."""
-    path = LISTS[name]
+    kind, path = LISTS[name]
     if not path.is_file():
-        raise SystemExit(f"{path}: not found (g17: python tools/sudoku_ladder.py builds it)")
+        raise SystemExit(
+            f"{path}: not found (g17: python tools/sudoku_ladder.py builds it; maze-*: "
+            "python tools/maze_ladder.py --count 300 --out data/maze-ladder)"
+        )
     with open(path) as f:
         rows = list(csv.DictReader(f))
     if 0 < limit < len(rows):
         keep = np.sort(np.random.default_rng(seed).choice(len(rows), limit, replace=False))
         rows = [rows[i] for i in keep]
-    questions = np.stack([sudoku.parse(r["question"]) for r in rows])
-    return questions, np.stack([sudoku.parse(r["answer"]) for r in rows])
+    questions = np.stack([_grid(kind, r["question"]) for r in rows])
+    return questions, np.stack([_grid(kind, r["answer"]) for r in rows])
 
 
-def measure(solver, questions, answers, *, views: int, budget: int | None, batch: int) -> dict:
+def measure(
+    solver, questions, answers, *, views: int, budget: int | None, batch: int, max_steps=None
+) -> dict:
     """One strategy on one list: solved share, steps per puzzle, wall time, who found it."""
     start = time.perf_counter()
     results = solver.solve(
-        list(questions), views=views, search=budget is not None, budget=budget, batch_size=batch
-    )
+        list(questions), views=views, search=budget is not None, budget=budget,
+        batch_size=batch, max_steps=max_steps,
+    )  # fmt: skip
     wall = time.perf_counter() - start
     steps = np.array([r.network_steps for r in results], np.float64)
     n = len(results)
@@ -139,7 +160,7 @@ def plot(rows: list[dict], path: Path) -> None:
 
 def settings(args: argparse.Namespace) -> dict:
     """What must match for two runs' points to share one table."""
-    keys = ("checkpoint", "limit", "seed", "threads", "precision", "batch_size")
+    keys = ("checkpoint", "limit", "seed", "threads", "precision", "batch_size", "max_steps")
     return {k: getattr(args, k) for k in keys}
 
 
@@ -178,7 +199,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--limit", type=int, default=50, help="puzzles per list (0: all)")
     p.add_argument("--views", type=int, nargs="*", default=[1, 8, 64, 256])
     p.add_argument("--budgets", type=int, nargs="*", default=[128, 256, 512, 1024, 2048])
-    p.add_argument("--checkpoint", default="sudoku")
+    p.add_argument("--checkpoint", default=None, help="default: the shipped model of the kind")
+    p.add_argument("--max-steps", type=int, default=None, help="step limit of each view")
     p.add_argument("--precision", default="auto")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--threads", type=int, default=1)
@@ -186,22 +208,34 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", default="docs/search", help="path without suffix")
     p.add_argument("--append", action="store_true", help="add to the points in OUT.json")
     args = p.parse_args(argv)
+    given = args.checkpoint  # recorded as the kinds' names when not given ("sudoku")
+    args.checkpoint = given or "+".join(dict.fromkeys(LISTS[n][0] for n in args.lists))
     out = Path(args.out)
     rows, commands = earlier(args, out)
     if not args.views and not args.budgets:  # nothing to measure: redraw the files
         return write(rows, commands, args, out)
     commands.append(" ".join(["python tools/search_curve.py", *(argv or sys.argv[1:])]))
     torch.set_num_threads(args.threads)
-    solver = trm.load(args.checkpoint, device="cpu", precision=args.precision)
+    solvers: dict = {}
     for name in args.lists:
+        kind = LISTS[name][0]
+        if kind not in solvers:
+            solvers[kind] = trm.load(given or kind, device="cpu", precision=args.precision)
+        solver = solvers[kind]
         questions, answers = load_list(name, args.limit, args.seed)
         plan = [(v, None) for v in args.views] + [(1, b) for b in args.budgets]
         for views, budget in plan:
             row = {
                 "list": name,
                 **measure(
-                    solver, questions, answers, views=views, budget=budget, batch=args.batch_size
-                ),
+                    solver,
+                    questions,
+                    answers,
+                    views=views,
+                    budget=budget,
+                    batch=args.batch_size,
+                    max_steps=args.max_steps,
+                ),  # fmt: skip
             }
             rows.append(row)
             print(json.dumps(row), flush=True)

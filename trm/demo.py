@@ -226,7 +226,7 @@ def _puzzle_inputs(gr):
 def _solve_options(gr):
     """Views, the search checkbox and its budget, as ``--views``, ``--search``, ``--budget``."""
     views = gr.Slider(1, MAX_PAGE_VIEWS, value=1, step=1, label="Symmetric views")
-    search = gr.Checkbox(label="Search when no view's answer passes the rules (Sudoku)")
+    search = gr.Checkbox(label="Search when no view's answer passes the rules")
     budget = gr.Number(
         DEFAULT_BUDGET,
         precision=0,

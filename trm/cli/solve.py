@@ -141,8 +141,11 @@ def run(args: argparse.Namespace) -> int:
 def _print_answer(solver, i: int, r, as_json: bool) -> None:
     if as_json:
         print(json.dumps({"puzzle": i, **r.to_json(KINDS[solver.kind].to_line)}))
-    else:
-        print(f"puzzle {i}: {r.summary()}\n{solver.render(r.answer)}\n")
+        return
+    hint = ""
+    if not r.verified and r.solvable is not False and r.search_nodes is None:
+        hint = " (--search may find one)" if KINDS[solver.kind].CAN_SEARCH else ""
+    print(f"puzzle {i}: {r.summary()}{hint}\n{solver.render(r.answer)}\n")
 
 
 def _print_task(task, results, as_json: bool) -> None:

@@ -6,18 +6,22 @@ were givens. The network solves every node (``trm.act.stream``: it stops when it
 the rules, else after ``node_steps``). A node whose answer, with the question's givens put back,
 solves the original question ends the search.
 
-Otherwise the node branches on one open cell picked by the network's confidence there (``rule``)
-into one child per digit the network ranks highest in that cell (``branch`` of them); a child
-whose committed digit repeats one of the givens or committed cells in a row, column or box is
-dropped (backing off). Children wait in one best-first queue per puzzle, ordered by the summed
+Otherwise the node branches as its kind says (``branches`` in ``trm.puzzles``). Sudoku: on one
+open cell picked by the network's confidence there (``rule``), into one child per digit the
+network ranks highest in that cell (``branch`` of them); a child whose committed digit repeats
+one of the givens or committed cells in a row, column or box is dropped (backing off). Maze: on
+the ``branch`` open cells whose place on the path the network is least sure of, one child per
+cell with that cell walled off ("off the path"); a child whose walls lengthen the shortest path
+is dropped. Children wait in one best-first queue per puzzle, ordered by the summed
 -log p of their committed digits; each round takes up to ``width`` nodes of every puzzle and
 solves them all in one stream. The roots are the question in ``views`` symmetric views: those of
 the first pass, already solved, and further ones, solved first as nodes of depth 0 (a different
 view often succeeds where one failed); every node lives in the view of its root.
 
-The rules only check a full answer and conflicts among givens and committed cells: every digit a
-node holds comes from the network. ``budget`` bounds the network supervision steps of a puzzle,
-first pass included; a node is only started when its whole step limit still fits.
+The rules only check a full answer and conflicts among givens and committed cells: every digit
+(every path cell) of an answer comes from the network. ``budget`` bounds the network
+supervision steps of a puzzle, first pass included; a node is only started when its whole step
+limit still fits.
 """
 
 from __future__ import annotations
@@ -56,9 +60,11 @@ class Search:
 
     ``budget``: network supervision steps per puzzle, all views and nodes summed. ``views``:
     the symmetric views the search branches in, the first pass's among them (each further view's
-    question is the first node evaluated in that view). ``rule``:
+    question is the first node evaluated in that view). ``rule`` (Sudoku):
     ``least`` branches on the open cell whose top digit is least probable, ``two-way`` on the
-    one whose second digit is most probable (the network is torn between two).
+    one whose second digit is most probable (the network is torn between two). A kind's own
+    defaults (``SEARCH_DEFAULTS``: a maze has 8 views and needs longer nodes) come with
+    ``search_for``.
     """
 
     budget: int = DEFAULT_BUDGET
@@ -99,7 +105,8 @@ def search_for(kind: str, search: bool | Search | None, budget: int | None = Non
         return search
     if search is not True:
         raise TrmError(f"search must be True or a Search (trm.api.Search), got {search!r}")
-    return Search() if budget is None else Search(budget=check_int("budget", budget, 1, MAX_BUDGET))
+    given = {} if budget is None else {"budget": check_int("budget", budget, 1, MAX_BUDGET)}
+    return Search(**{**module.SEARCH_DEFAULTS, **given})
 
 
 def check_budget(search: Search, views: int, max_steps: int) -> None:
@@ -114,8 +121,9 @@ def check_budget(search: Search, views: int, max_steps: int) -> None:
 
 @dataclass(frozen=True)
 class Commit:
-    """One committed cell: its flat index, the digit, the network's probability of that digit
-    in that cell at the parent node, and its rank there (0: the network's first choice)."""
+    """One committed cell: its flat index, the value written there (Sudoku: a digit; maze: a
+    wall), the network's probability of that choice at the parent node, and its rank among the
+    parent's children (0: the network's first choice)."""
 
     cell: int
     value: int
@@ -142,13 +150,6 @@ class _Node:
     view: int = field(compare=False)  # the symmetric view the node lives in (0: the identity)
     grid: np.ndarray = field(compare=False)  # the viewed question with the committed cells
     commits: tuple[Commit, ...] = field(compare=False)  # in the question's frame
-
-
-def pick_cell(probs: np.ndarray, open_cells: np.ndarray, rule: str) -> int:
-    """The open cell to branch on: ``probs`` (cells, values) over digits, ``open_cells`` mask."""
-    top = -np.sort(-probs[:, 1:], axis=1)  # (cells, 9) each cell's digit probabilities, high first
-    score = -top[:, 0] if rule == "least" else top[:, 1]
-    return int(np.flatnonzero(open_cells)[np.argmax(score[open_cells])])
 
 
 class _Tree:
@@ -179,32 +180,27 @@ class _Tree:
         if self.found:
             return
         sym = self.syms[node.view]
-        back = sym.inverse(answer)
-        full = np.where(self.module.given_mask(self.question), self.question, back)
+        full = self.module.answer_of(self.question, sym.inverse(answer))
         if self.module.verify(self.question, full):
             self.found = Found(full.astype(np.uint8), steps, 0, 0, node.commits)
         else:
             self.branch(node, probs)
 
     def branch(self, node: _Node, token_probs: np.ndarray) -> None:
-        """Queue the children of ``node``: its chosen cell committed to each top digit."""
-        open_cells = self.module.open_cells(node.grid)
-        if not open_cells.any():
-            return
-        probs = self.module.value_probs(token_probs)  # (cells, values)
-        cell = pick_cell(probs, open_cells, self.search.rule)
-        order = np.argsort(-probs[cell, 1:], kind="stable")[: self.search.branch] + 1
-        sym = self.syms[node.view]
-        for rank, value in enumerate(order):
+        """Queue the children of ``node`` that its kind proposes (``branches``) and allows."""
+        s, sym = self.search, self.syms[node.view]
+        root = sym.forward(np.asarray(self.question, np.uint8))
+        for rank, (cell, value, p) in enumerate(
+            self.module.branches(node.grid, token_probs, s.rule, s.branch)
+        ):
             child = node.grid.copy()
             child.flat[cell] = value
-            if self.module.first_conflict(child):
+            if self.module.dead_end(child, root):
                 continue
             key = (node.view, child.tobytes())
             if key in self.seen:
                 continue
             self.seen.add(key)
-            p = float(probs[cell, value])
             commit = _unview(sym, Commit(cell, int(value), p, rank), child.shape)
             serial = next(self.serial)
             cost = node.cost - float(np.log(max(p, 1e-30)))
@@ -219,11 +215,13 @@ class _Tree:
 
 
 def _unview(sym: Symmetry, commit: Commit, shape: tuple[int, ...]) -> Commit:
-    """A commit made in a view, as the cell and value of the question itself."""
-    grid = np.zeros(shape, np.uint8)
+    """A commit made in a view, as the cell and value of the question itself (a view may move
+    cells and, for Sudoku, relabel digits: the commit is marked on a background that differs)."""
+    background = np.full(shape, 1 if commit.value == 0 else 0, np.uint8)
+    grid = background.copy()
     grid.flat[commit.cell] = commit.value
     back = sym.inverse(grid)
-    cell = int(np.flatnonzero(back)[0])
+    cell = int(np.flatnonzero(back != sym.inverse(background))[0])
     return Commit(cell, int(back.flat[cell]), commit.probability, commit.rank)
 
 

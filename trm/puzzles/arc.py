@@ -38,6 +38,7 @@ EOS = 1
 COLOUR_OFFSET = 2  # token id of colour 0
 HAS_RULES = False  # verify() checks an answer by the rules (ARC: no rules, None)
 CAN_SEARCH = False  # the search needs rules to check its answers
+SEARCH_DEFAULTS: dict = {}
 VOCAB_SIZE = 12  # PAD, EOS, 10 colours
 SEPARATOR = "|||"
 

@@ -48,7 +48,8 @@ class PuzzleKind(Protocol):
 
     NAME: str
     HAS_RULES: bool  # verify() and verify_batch() check answers (ARC: None)
-    CAN_SEARCH: bool  # trm.inference.search can branch on its cells (Sudoku only, for now)
+    CAN_SEARCH: bool  # trm.inference.search can branch on its cells (Sudoku, Maze)
+    SEARCH_DEFAULTS: dict  # the kind's defaults of trm.inference.search.Search
     VOCAB_SIZE: int  # token ids 0..VOCAB_SIZE-1, PAD = 0
     SEQ_LEN: int  # tokens per question of the shipped recipes
     ABOUT: str  # what the kind's puzzles are and how answers are checked (`trm solve` help)
@@ -72,6 +73,11 @@ class PuzzleKind(Protocol):
     def view_symmetries(self, views: int, seed: int = 0) -> list[Symmetry]: ...
     def random_symmetry(self, rng: np.random.Generator) -> Symmetry: ...
     def difficulty(self, inputs: np.ndarray, labels: np.ndarray) -> np.ndarray: ...  # (N,)
+    # CAN_SEARCH kinds: (cell, value, p) children of a search node, best first; whether committed
+    # cells leave the question no answer; a node's answer put back on the question
+    def branches(self, grid: Grid, token_probs: np.ndarray, rule: str, k: int) -> list: ...
+    def dead_end(self, grid: Grid, question: Grid) -> bool: ...
+    def answer_of(self, question: Grid, answer: Grid) -> Grid: ...
 
 
 def square_grid(grid: object, values: int, where: str, side: int | None = None) -> np.ndarray:

@@ -40,9 +40,11 @@ ABOUT = (  # `trm solve maze --help`
 )
 FILE_FORMAT = "grids separated by empty lines (a line of spaces is a row of open cells)"
 ONE_GRID = True  # a puzzle is one grid (ARC: a task of several)
-# No `--search` (trm.inference.search) yet: a node commits an answer's cell into the question,
-# and a path cell ("o") is not valid input.
-CAN_SEARCH = False
+# `--search` (trm.inference.search) branches on a cell being off the path by walling it in the
+# question (a path cell "o" is not valid input, a wall is): ``branches``, ``dead_end``,
+# ``answer_of``. A maze has 8 views, and the maze models need more steps than Sudoku's.
+CAN_SEARCH = True
+SEARCH_DEFAULTS = {"views": 8, "node_steps": 32}
 
 _INDEX = {c: i for i, c in enumerate(CHARSET)}
 SYMMETRIES = tuple(dihedral_symmetry(t) for t in range(8))
@@ -319,6 +321,35 @@ def verify_batch(questions: np.ndarray, answers: np.ndarray) -> np.ndarray:
     on_path = path | (a == START) | (a == GOAL)
     connected = _at(bfs_distances(on_path, a == START), a == GOAL) >= 0
     return ok & (shortest >= 0) & connected & (path.sum(axes) + 1 == shortest)
+
+
+# --- search (trm.inference.search) ---------------------------------------------------------
+
+
+def branches(grid: np.ndarray, token_probs: np.ndarray, rule: str, k: int) -> list[tuple]:
+    """What a search node of ``grid`` (the question with walls added) branches into:
+    ``(cell, WALL, p)`` for the ``k`` open cells whose place on the path the network is least
+    sure of (probability nearest 1/2), ``p`` its probability that the cell is off the path.
+    ``token_probs`` (n*n, VOCAB_SIZE) of the node's last step; ``rule`` has one reading here."""
+    on_path = np.asarray(token_probs)[:, PATH + 1]  # token = index + 1
+    open_ = np.flatnonzero(np.asarray(grid).reshape(-1) == OPEN)
+    unsure = np.minimum(on_path, 1 - on_path)[open_]
+    cells = open_[np.argsort(-unsure, kind="stable")[:k]]
+    return [(int(c), WALL, float(1 - on_path[c])) for c in cells]
+
+
+def dead_end(grid: np.ndarray, question: np.ndarray) -> bool:
+    """Whether the walls committed in ``grid`` leave no shortest path of ``question`` (the
+    same view): G unreachable, or only by a longer path."""
+    length = shortest_path_length(grid)
+    return length is None or length != shortest_path_length(question)
+
+
+def answer_of(question: np.ndarray, answer: np.ndarray) -> np.ndarray:
+    """A search node's answer as an answer to ``question``: its path cells on the question (the
+    walls the node added are open cells again)."""
+    q = np.asarray(question)
+    return np.where((q == OPEN) & (np.asarray(answer) == PATH), PATH, q).astype(np.uint8)
 
 
 # --- symmetries ----------------------------------------------------------------------------

@@ -29,8 +29,9 @@ FILE_FORMAT = "one puzzle per line"
 ONE_GRID = True  # a puzzle is one grid (ARC: a task of several)
 CHARSET = ".123456789"  # a cell's character by digit (0 = blank)
 # `--search` (trm.inference.search) may commit a blank cell to a digit the network proposes, by
-# writing it into the question as a given (``open_cells``, ``value_probs``, ``first_conflict``).
+# writing it into the question as a given (``branches``, ``dead_end``, ``answer_of``).
 CAN_SEARCH = True
+SEARCH_DEFAULTS: dict = {}  # trm.inference.search.Search's own defaults suit Sudoku
 
 _SEPARATORS = set(" \t\r\n|-+")
 
@@ -199,6 +200,39 @@ def value_probs(token_probs: np.ndarray) -> np.ndarray:
     out = p[..., 1:].copy()  # token d + 1 is digit d
     out[..., 0] += p[..., 0]
     return out
+
+
+def pick_cell(probs: np.ndarray, open_: np.ndarray, rule: str) -> int:
+    """The open cell to branch on: ``probs`` (cells, 10) by digit (``value_probs``), ``open_``
+    the blank cells; ``least``: the cell whose top digit is least probable, ``two-way``: the one
+    whose second digit is most probable."""
+    top = -np.sort(-probs[:, 1:], axis=1)  # (cells, 9) each cell's digit probabilities, high first
+    score = -top[:, 0] if rule == "least" else top[:, 1]
+    return int(np.flatnonzero(open_)[np.argmax(score[open_])])
+
+
+def branches(grid: np.ndarray, token_probs: np.ndarray, rule: str, k: int) -> list[tuple]:
+    """What a search node of ``grid`` (the question with committed cells) branches into:
+    ``(cell, digit, p)`` for the ``k`` digits the network ranks highest in the open cell
+    ``pick_cell`` chooses (``token_probs`` (81, VOCAB_SIZE) of its last step), best first."""
+    open_ = open_cells(grid)
+    if not open_.any():
+        return []
+    probs = value_probs(token_probs)
+    cell = pick_cell(probs, open_, rule)
+    order = np.argsort(-probs[cell, 1:], kind="stable")[:k] + 1
+    return [(cell, int(d), float(probs[cell, d])) for d in order]
+
+
+def dead_end(grid: np.ndarray, question: np.ndarray) -> bool:
+    """Whether the committed digits of ``grid`` break the rules among its givens (a digit twice
+    in a row, column or box); ``question`` is not needed for Sudoku."""
+    return first_conflict(grid) is not None
+
+
+def answer_of(question: np.ndarray, answer: np.ndarray) -> np.ndarray:
+    """A search node's answer as an answer to ``question``: the question's givens put back."""
+    return np.where(given_mask(question), question, answer)
 
 
 def is_valid_solution(answer: np.ndarray) -> bool:
