@@ -15,10 +15,14 @@ node with committed cells). Writes ``OUT.json``, ``OUT.md`` and ``OUT.png``::
     python tools/search_curve.py --lists forum --limit 30 --views --budgets 4096 8192 \\
         --threads 1 --out docs/search --append   # more points in the same files
 
-    python tools/search_curve.py --lists maze-p10-20 maze-p30-40 maze-p60-80 maze-p110+ \
-        --limit 30 --views 1 8 --budgets 512 2048 --max-steps 32 --threads 2 --out docs/search_maze
+    python tools/search_curve.py --lists maze-p10-20 maze-p30-40 --limit 50 --views 1 8 \
+        --budgets 512 2048 --max-steps 32 --threads 2 --out docs/search_maze
+    python tools/search_curve.py --lists maze-p60-80 --limit 10 --views --budgets 2048 \
+        --max-steps 32 --threads 2 --out docs/search_maze --append
 
-(about 16 and 11 minutes on one busy CPU thread). ``--views --budgets`` (both empty) with
+(the Sudoku lines: about 16 and 11 minutes on one busy CPU thread; the first maze line about 32
+minutes on two idle threads). Each row records its number of puzzles, so rows of different
+``--limit`` share a table. ``--views --budgets`` (both empty) with
 ``--append`` only redraws the files. A maze has 8 views; ``--max-steps`` bounds each view of the
 first pass (default: the model's trained steps).
 """
@@ -159,8 +163,8 @@ def plot(rows: list[dict], path: Path) -> None:
 
 
 def settings(args: argparse.Namespace) -> dict:
-    """What must match for two runs' points to share one table."""
-    keys = ("checkpoint", "limit", "seed", "threads", "precision", "batch_size", "max_steps")
+    """What must match for two runs' points to share one table (each row says its puzzles)."""
+    keys = ("checkpoint", "seed", "threads", "precision", "batch_size", "max_steps")
     return {k: getattr(args, k) for k in keys}
 
 
