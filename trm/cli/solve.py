@@ -40,11 +40,8 @@ def _solve_options(p: argparse.ArgumentParser, kind: str, module) -> None:
     p.add_argument("puzzles", nargs="*", metavar="PUZZLE", help="puzzle text or a file of them")
     p.add_argument("--file", "-f", help=module.FILE_FORMAT)
     p.add_argument("--checkpoint", "-c", help=f"checkpoint (default: the shipped {kind} model)")
-    p.add_argument(
-        "--config",
-        metavar="ARCH.yaml",
-        help="official arch YAML: --checkpoint is an official state dict",
-    )
+    official = "official arch YAML: --checkpoint is an official state dict"
+    p.add_argument("--config", metavar="ARCH.yaml", help=official)
     views = 1 if module.ONE_GRID else ARC_DEFAULT_VIEWS
     add_views_option(p, f"symmetric views solved per puzzle (default {views})")
     add_halting_options(p)
@@ -117,9 +114,8 @@ def run(args: argparse.Namespace) -> int:
     plan = solver.search_for(args.search, args.budget)  # so is a kind that cannot be searched
     if tracing:
         return _run_trace(args, solver, puzzles, stop)
-    options = dict(
-        views=args.views, batch_size=args.batch_size, seed=args.seed, search=plan, **stop
-    )
+    options = dict(views=args.views, batch_size=args.batch_size, seed=args.seed, search=plan)
+    options.update(stop)
     if not KINDS[args.kind].ONE_GRID:  # a task per call: its test inputs print together
         for _, task in puzzles:
             results = solver.solve(
@@ -142,9 +138,8 @@ def _print_answer(solver, i: int, r, as_json: bool) -> None:
     if as_json:
         print(json.dumps({"puzzle": i, **r.to_json(KINDS[solver.kind].to_line)}))
         return
-    hint = ""
-    if not r.verified and r.solvable is not False and r.search_nodes is None:
-        hint = " (--search may find one)" if KINDS[solver.kind].CAN_SEARCH else ""
+    open_ = not r.verified and r.search_nodes is None and r.solvable is not False
+    hint = " (--search may find one)" if open_ and KINDS[solver.kind].CAN_SEARCH else ""
     print(f"puzzle {i}: {r.summary()}{hint}\n{solver.render(r.answer)}\n")
 
 
