@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import signal
 import sys
 import threading
@@ -41,7 +42,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Serve the page until Ctrl-C or SIGTERM."""
+    """Serve the page until Ctrl-C or SIGTERM, then end the process with status 0."""
     if importlib.util.find_spec("gradio") is None:
         print(f"trm: error: {INSTALL_HINT}", file=sys.stderr)
         return 2
@@ -67,4 +68,8 @@ def run(args: argparse.Namespace) -> int:
         for s, handler in previous.items():
             signal.signal(s, handler)
     print("trm demo: stopped", flush=True)
-    return 0
+    sys.stderr.flush()
+    # A request still running in a Gradio worker (a trace picture, a solve) would be torn down
+    # by the interpreter's shutdown, and torch's C++ threads then abort the process ("terminate
+    # called without an active exception", status -6): the page is closed, so leave at once.
+    os._exit(0)
