@@ -160,6 +160,7 @@ class _Tree:
         self, kind: str, question: np.ndarray, syms: list[Symmetry], spent: int, search: Search
     ):
         self.module, self.question, self.syms, self.search = KINDS[kind], question, syms, search
+        self.roots = [sym.forward(np.asarray(question, np.uint8)) for sym in syms]  # per view
         self.queue: list[_Node] = []
         self.seen: set[tuple[int, bytes]] = set()  # (view, grid) queued: commits in two orders
         self.serial = itertools.count()
@@ -188,8 +189,7 @@ class _Tree:
 
     def branch(self, node: _Node, token_probs: np.ndarray) -> None:
         """Queue the children of ``node`` that its kind proposes (``branches``) and allows."""
-        s, sym = self.search, self.syms[node.view]
-        root = sym.forward(np.asarray(self.question, np.uint8))
+        s, sym, root = self.search, self.syms[node.view], self.roots[node.view]
         for rank, (cell, value, p) in enumerate(
             self.module.branches(node.grid, token_probs, s.rule, s.branch)
         ):
@@ -242,9 +242,9 @@ def search_grids(
     ``spent`` (N,) the steps it used; every further view's root is a node to evaluate first."""
     module = KINDS[kind]
     trees = [_Tree(kind, q, syms, int(s), search) for q, s in zip(questions, spent)]
-    for tree, q, probs in zip(trees, questions, root_probs):
-        for v, sym in enumerate(syms):
-            root = _Node(0.0, v - len(syms), v, sym.forward(np.asarray(q, np.uint8)), ())
+    for tree, probs in zip(trees, root_probs):
+        for v, grid in enumerate(tree.roots):
+            root = _Node(0.0, v - len(syms), v, grid, ())
             if v < len(probs):
                 tree.branch(root, probs[v])
             else:
