@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 from tool_module import load_tool
 
 from data_builders import maze as builder
@@ -15,8 +16,8 @@ from trm.puzzles import maze
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _mazes(csv: Path) -> tuple[np.ndarray, np.ndarray]:
-    q, a, skipped = builder.load_csv(csv, progress=False)  # checks every answer is a shortest path
+def _mazes(csv: Path, size: int = 30) -> tuple[np.ndarray, np.ndarray]:
+    q, a, skipped = builder.load_csv(csv, size=size, progress=False)  # checks every answer is a shortest path
     assert skipped == 0
     return q, a
 
@@ -52,3 +53,14 @@ def test_rungs_hold_their_path_lengths_and_share_no_layout(tmp_path):
     lengths = maze.solve_batch(train_q)[1]
     assert ((9 < lengths) & (lengths <= 40)).all()
     assert not keys & {layout_key(g == maze.WALL) for g in train_q}
+
+
+def test_bands_and_goal_by_length_make_a_proxy_ladder(tmp_path):
+    tool = load_tool("maze_ladder")
+    tool.main(["--out", str(tmp_path), "--size", "9", "--count", "12", "--goal", "length",
+               "--band", "p1-12=0:12"])  # fmt: skip
+    q, _ = _mazes(tmp_path / "csv" / "p1-12.csv", size=9)
+    assert q.shape == (12, 9, 9)
+    assert sorted(maze.solve_batch(q)[1].tolist()) == list(range(1, 13))  # one maze per length
+    with pytest.raises(SystemExit):
+        tool.main(["--out", str(tmp_path), "--band", "p9=9:3"])  # LO must be below HI

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 
 import numpy as np
@@ -140,6 +141,12 @@ def test_time_to_accuracy_and_steps_tools_write_tables_and_plots(tmp_path):
     only = json.loads((tmp_path / "docs" / "tta.json").read_text())
     assert [(r["recipe"], r["seed"]) for r in only["runs"]] == [("plain", 0), ("fast", 0)]
     assert not (tmp_path / "runs" / "plain-s2").exists()  # seed 2 was never trained
+    with pytest.raises(SystemExit, match="plain seed 0 has no verified accuracy"):
+        tta.main([*args, "--report-only", "--metric", "verified"])  # no rules for this task
+    # a recipe's own overrides win over --set (and over --data: data_path=)
+    ns = argparse.Namespace(set=["global_batch_size=8", *TINY], budget=1e9, points=2, eval_limit=8)
+    cfg = tta.run_config(str(recipe), ["global_batch_size=4"], str(data), 0, tmp_path / "r", ns)
+    assert cfg.global_batch_size == 4 and cfg.data_path == str(data)
     steps = load_tool("steps_vs_accuracy")
     run = tmp_path / "runs" / "plain-s0" / "inference"
     steps.main([str(run), str(data), "--max-steps", "1", "3", "--halt", "fixed", "head",

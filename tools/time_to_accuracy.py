@@ -2,7 +2,8 @@
 
 Each recipe (a name or YAML path, plus ``key=value`` overrides) trains once per seed with the
 same proxy overrides (``--set``: a small model, one thread) for the FLOPs of ``--budget``
-(matrix products, ``trm.flops``), evaluating exact accuracy on the dataset's test split at
+(matrix products, ``trm.flops``), evaluating exact accuracy (``--metric verified``: answers
+that pass the rules, any shortest path of a maze) on the dataset's test split at
 ``--points`` evenly spaced steps. A run directory that already finished is read, not re-run;
 an unfinished one resumes, so the benchmark can be continued across sessions. Writes
 ``NAME.json`` (every evaluation), ``NAME.md`` (the table) and ``NAME.png`` (accuracy against
@@ -34,11 +35,14 @@ from trm.training import train
 
 
 def run_config(recipe: str, overrides: list[str], data: str, seed: int, run_dir: Path, args):
-    """The recipe's config sized to the budget: steps, evaluation points, checkpoints."""
+    """The recipe's config sized to the budget: steps, evaluation points, checkpoints.
+
+    A recipe's own overrides win over ``--set`` and ``--data`` (``data_path=`` of another build
+    with the same test split compares training data)."""
     cfg = resolve_config(
-        recipe, [*overrides, *args.set, f"data_path={data}", f"seed={seed}", f"run_dir={run_dir}"]
+        recipe, [*args.set, f"data_path={data}", *overrides, f"seed={seed}", f"run_dir={run_dir}"]
     )
-    fill_from_data(cfg, PuzzleDataset(data, "train"))
+    fill_from_data(cfg, PuzzleDataset(cfg.data_path, "train"))
     per_step = (
         run_training_flops(cfg.model, cfg.global_batch_size, 1000, 1000, cfg.depth_schedule) / 1000
     )
@@ -60,6 +64,7 @@ def evaluations(run_dir: Path) -> list[dict]:
             "flops": m["eval/flops"],
             "exact": m["eval/exact_accuracy"],
             "token": m.get("eval/accuracy", 0.0),
+            "verified": m.get("eval/verified_accuracy"),  # kinds with rules; older runs: None
             "seconds": m.get("eval/seconds"),  # training wall time (runs before it: None)
         }
         for m in read_metrics(run_dir)
@@ -132,11 +137,13 @@ def _mean(values: list[float]) -> float:
     return sum(values) / len(values)
 
 
-def table(results: list[dict]) -> str:
-    """Markdown: exact accuracy (mean and per seed) and token accuracy at each evaluation point,
-    per recipe, then the training FLOPs at which each recipe's mean first reached 50% and 90%."""
+def table(results: list[dict], metric: str = "exact") -> str:
+    """Markdown: ``metric`` accuracy (exact or verified; mean and per seed) and token accuracy at
+    each evaluation point, per recipe, then the training FLOPs at which each recipe's mean first
+    reached 50% and 90%."""
     lines = [
-        "| recipe | step | training FLOPs | exact (mean) | exact per seed | token (mean) | wall |",
+        f"| recipe | step | training FLOPs | {metric} (mean) | {metric} per seed | token (mean) "
+        "| wall |",
         "|---|---|---|---|---|---|---|",
     ]
     reached = []
@@ -146,8 +153,8 @@ def table(results: list[dict]) -> str:
         wall_90 = "not reached"  # the mean training wall time when the mean first reached 90%
         for k, point in enumerate(runs[0]["evals"]):
             evals = [r["evals"][k] for r in runs if len(r["evals"]) > k]
-            exact = _mean([e["exact"] for e in evals])
-            seeds = " / ".join(f"{e['exact']:.1%}" for e in evals)
+            exact = _mean([e[metric] for e in evals])
+            seeds = " / ".join(f"{e[metric]:.1%}" for e in evals)
             token = _mean([e["token"] for e in evals])
             flops = _mean([e["flops"] for e in evals])
             seconds = [e["seconds"] for e in evals]
@@ -164,24 +171,24 @@ def table(results: list[dict]) -> str:
         reached.append(f"| {name} | {first[0.5]} | {first[0.9]} | {wall_90} |")
     lines += [
         "",
-        "| recipe | FLOPs to 50% exact (mean) | FLOPs to 90% | training wall time to 90% |",
+        f"| recipe | FLOPs to 50% {metric} (mean) | FLOPs to 90% | training wall time to 90% |",
         "|---|---|---|---|",
     ]
     return "\n".join(lines + reached) + "\n"
 
 
-def plot(results: list[dict], path: Path, title: str) -> None:
-    """Exact accuracy against training FLOPs, one line per run, coloured by recipe."""
+def plot(results: list[dict], path: Path, title: str, metric: str = "exact") -> None:
+    """``metric`` accuracy against training FLOPs, one line per run, coloured by recipe."""
     fig, ax = pyplot().subplots(figsize=(6.4, 4.2))
     names = list(dict.fromkeys(r["recipe"] for r in results))
     for r in results:
         colour = f"C{names.index(r['recipe'])}"
         xs = [0.0] + [e["flops"] for e in r["evals"]]
-        ys = [0.0] + [100 * e["exact"] for e in r["evals"]]
+        ys = [0.0] + [100 * e[metric] for e in r["evals"]]
         label = f"{r['recipe']} (seed {r['seed']})"
         ax.plot(xs, ys, marker="o", color=colour, alpha=0.6 + 0.4 * (r["seed"] == 0), label=label)
     ax.set_xlabel("training FLOPs")
-    ax.set_ylabel("exact accuracy on held-out puzzles (%)")
+    ax.set_ylabel(f"{metric} accuracy on held-out puzzles (%)")
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
@@ -206,9 +213,21 @@ def main(argv: list[str] | None = None) -> None:
     )
     p.add_argument("--jobs", type=int, default=1, help="runs trained at once (one process each)")
     p.add_argument("--progress", action="store_true", help="show each run's progress bar")
+    p.add_argument(
+        "--metric",
+        choices=("exact", "verified"),
+        default="exact",
+        help="exact (the dataset's answer) or verified (passes the rules: any shortest path)",
+    )
     args = p.parse_args(argv)
     t0 = time.perf_counter()
     results = run_all(args)
+    missing = [r for r in results if any(e[args.metric] is None for e in r["evals"])]
+    if missing:
+        raise SystemExit(
+            f"time_to_accuracy: run {missing[0]['recipe']} seed {missing[0]['seed']} has no "
+            f"{args.metric} accuracy in its log (a kind without rules, or an older run)"
+        )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     meta = {
@@ -216,6 +235,7 @@ def main(argv: list[str] | None = None) -> None:
         "budget": args.budget,
         "set": args.set,
         "eval_limit": args.eval_limit,
+        "metric": args.metric,
         "seconds_this_call": round(time.perf_counter() - t0, 1),
         "runs": results,
     }
@@ -223,13 +243,14 @@ def main(argv: list[str] | None = None) -> None:
     recipes = "".join(f"- `{spec}`\n" for spec in args.recipe)
     header = (
         f"# Time to accuracy on `{args.data}`\n\n{args.budget:.1e} training FLOPs per run, seeds "
-        f"{', '.join(map(str, args.seeds))}; exact accuracy on {args.eval_limit} held-out test "
-        f"puzzles (EMA weights). Overrides for every run: `{' '.join(args.set) or 'none'}`. "
+        f"{', '.join(map(str, args.seeds))}; {args.metric} accuracy on {args.eval_limit} held-out "
+        f"test puzzles (EMA weights). Overrides for every run: `{' '.join(args.set) or 'none'}`. "
         f"Recipes:\n\n{recipes}\n"
     )
-    (out / f"{args.name}.md").write_text(header + table(results))
-    plot(results, out / f"{args.name}.png", f"{Path(args.data).name}, {args.budget:.1e} FLOPs")
-    print(table(results))
+    (out / f"{args.name}.md").write_text(header + table(results, args.metric))
+    title = f"{Path(args.data).name}, {args.budget:.1e} FLOPs"
+    plot(results, out / f"{args.name}.png", title, args.metric)
+    print(table(results, args.metric))
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import torch.distributed as dist
 from trm.act import ALL_STEPS, Halting, stream, unwrap
 from trm.data import PuzzleDataset
 from trm.losses import METRICS, normalise_metrics
+from trm.puzzles import KINDS, PuzzleError, kind_of_vocab, verified_tokens
 from trm.runtime import Runtime
 
 # Rows handed to the engine at once (times the batch): bounds device memory on large splits.
@@ -42,7 +43,9 @@ def evaluate(
     runtime: Runtime | None = None,
     progress=None,
 ) -> dict[str, float]:
-    """Exact accuracy, token accuracy, halting accuracy, steps and losses over the test split.
+    """Exact accuracy, token accuracy, halting accuracy, steps and losses over the test split,
+    and for kinds with rules ``verified_accuracy``: the share of answers that pass the rules
+    (a maze has several shortest paths; exact accuracy counts only the dataset's one).
 
     By default every row runs all ``max_supervision_steps`` steps (the paper's number). With
     several ranks each takes a share of the rows (``batch_size`` is global) and the sums are
@@ -54,7 +57,9 @@ def evaluate(
     rows = np.array_split(select_rows(data.num_examples, limit, seed), world_size)[rank]
     b = max(1, batch_size // world_size)
     device = core.token_embedding.device
-    sums = {k: torch.zeros((), device=device) for k in METRICS}  # same keys on every rank
+    kind = kind_of_vocab(core.cfg.vocab_size)
+    keys = (*METRICS, "verified_accuracy") if _checkable(kind, data) else METRICS
+    sums = {k: torch.zeros((), device=device) for k in keys}  # same keys on every rank
     for start in range(0, len(rows), b * CHUNK_BATCHES):
         chunk = rows[start : start + b * CHUNK_BATCHES]
         batch = data.collate(chunk, data.puzzle_of_rows(chunk))
@@ -70,8 +75,25 @@ def evaluate(
         )
         for k, v in run.metrics.items():
             sums[k] = sums[k] + v
+        if "verified_accuracy" in sums:
+            ok = verified_tokens(kind, batch.inputs.numpy(), run.preds)
+            sums["verified_accuracy"] = sums["verified_accuracy"] + int(ok.sum())
     core.train(was_training)
-    vec = torch.stack([sums[k] for k in METRICS])
+    vec = torch.stack([sums[k] for k in keys])
     if world_size > 1:
         dist.all_reduce(vec)
-    return normalise_metrics(dict(zip(METRICS, vec.tolist())), batch_size=None)
+    return normalise_metrics(dict(zip(keys, vec.tolist())), batch_size=None)
+
+
+def _checkable(kind: str, data: PuzzleDataset) -> bool:
+    """Whether the rules of ``kind`` can read this split's puzzles (a maze of another size can;
+    a dataset that only shares a vocabulary size with a kind cannot)."""
+    module = KINDS.get(kind)
+    if module is None or not module.HAS_RULES or data.num_examples == 0:
+        return False
+    row = data.collate(np.arange(1), data.puzzle_of_rows(np.arange(1))).labels.numpy()
+    try:
+        verified_tokens(kind, row, row)
+    except (PuzzleError, ValueError):  # e.g. 6 tokens over Sudoku's vocabulary of 11
+        return False
+    return True

@@ -212,9 +212,11 @@ def evaluate_and_export(
             log.log(state.step, {f"eval/{k}": v for k, v in metrics.items()})
             if rt.is_main and bar is not None:
                 exact, acc = metrics.get("exact_accuracy", 0.0), metrics.get("accuracy", 0.0)
+                verified = metrics.get("verified_accuracy")
+                checked = "" if verified is None else f"verified_accuracy {verified:.4f} "
                 bar.write(
-                    f"step {state.step}: eval exact_accuracy {exact:.4f} accuracy {acc:.4f} "
-                    f"(n={int(metrics['count'])})"
+                    f"step {state.step}: eval exact_accuracy {exact:.4f} {checked}accuracy "
+                    f"{acc:.4f} (n={int(metrics['count'])})"
                 )
         if rt.is_main:
             save_inference(run_dir / INFERENCE, state.core, cfg)

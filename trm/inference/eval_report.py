@@ -1,6 +1,7 @@
 """`trm eval`: accuracy of a checkpoint on a test split, halting, steps, and accuracy against views.
 
-Sudoku and Maze: exact accuracy after all supervision steps (the paper's number), halting
+Sudoku and Maze: exact and verified accuracy (the answer passes the rules: any shortest path of
+a maze, not only the dataset's) after all supervision steps (the paper's number), halting
 accuracy of that last step (``q_halt > 0`` exactly when the answer is right), exact accuracy and
 mean steps with adaptive halting, and with ``views`` > 1 the accuracy of the returned answer
 for K = 1, 2, 4, ... views (views are nested, so one run gives every K). With a ``Search``:
@@ -88,6 +89,7 @@ def eval_report(
         exact_accuracy=m.get("exact_accuracy", 0.0),
         token_accuracy=m.get("accuracy", 0.0),
         halting_accuracy=m.get("q_halt_accuracy", 0.0),
+        **_verified(m, ""),
     )
     if halting.mode != "fixed":
         limit_steps = halting.max_steps or trained
@@ -99,6 +101,7 @@ def eval_report(
             adaptive_mean_steps=ada.get("steps", 0.0),
             adaptive_halt=halting.mode,
             adaptive_max_steps=limit_steps,
+            **_verified(ada, "adaptive_"),
         )
     if kind in KINDS and (views > 1 or search is not None):
         rows = select_rows(data.num_examples, limit, seed)
@@ -112,6 +115,13 @@ def eval_report(
         if views > 1:
             report["views"] = _views_table(results, truth, views)
     return report
+
+
+def _verified(metrics: dict, prefix: str) -> dict:
+    """``verified_accuracy`` (answers that pass the rules) where the kind has rules."""
+    if "verified_accuracy" not in metrics:
+        return {}
+    return {f"{prefix}verified_accuracy": metrics["verified_accuracy"]}
 
 
 def _bar(progress: bool, total: int, desc: str, unit: str = "puzzle") -> tqdm:

@@ -14,7 +14,7 @@ import torch
 from trm.act import Halting
 from trm.errors import TrmError
 from trm.options import DEFAULT_HALT, DEFAULT_STEP_FACTOR, MAX_STEPS, check_halt, check_int
-from trm.puzzles import KINDS
+from trm.puzzles import KINDS, verified_tokens
 
 
 def rules_check(kind: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None:
@@ -26,9 +26,8 @@ def rules_check(kind: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tenso
         return None
 
     def is_done(inputs: torch.Tensor, answers: torch.Tensor) -> torch.Tensor:
-        questions, _ = module.decode_answers(inputs.cpu().numpy())
-        grids, ok = module.decode_answers(answers.cpu().numpy())
-        return torch.from_numpy(module.verify_batch(questions, grids) & ok).to(answers.device)
+        ok = verified_tokens(kind, inputs.cpu().numpy(), answers.cpu().numpy())
+        return torch.from_numpy(ok).to(answers.device)
 
     return is_done
 

@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from trm.errors import TrmError
 from trm.puzzles import arc, maze, sudoku
 from trm.puzzles.base import PAD, PuzzleError, PuzzleKind, Symmetry
@@ -16,6 +18,18 @@ KINDS: dict[str, PuzzleKind] = {"sudoku": sudoku, "maze": maze, "arc": arc}
 def kind_of_vocab(vocab_size: int) -> str:
     """The kind whose vocabulary has ``vocab_size`` tokens ("" when none has)."""
     return next((name for name, k in KINDS.items() if k.VOCAB_SIZE == vocab_size), "")
+
+
+def verified_tokens(kind: str, inputs: np.ndarray, answers: np.ndarray) -> np.ndarray | None:
+    """Which answers pass ``kind``'s rules, on tokens: questions and answers ``(b, L)`` ->
+    ``(b,)`` bool (an answer with a token outside the kind's cells fails). None for a kind
+    without rules (ARC) or no known kind."""
+    module = KINDS.get(kind)
+    if module is None or not module.HAS_RULES:
+        return None
+    questions, _ = module.decode_answers(np.asarray(inputs))
+    grids, ok = module.decode_answers(np.asarray(answers))
+    return module.verify_batch(questions, grids) & ok
 
 
 def check_shape(kind: str, seq_len: int, vocab_size: int, where: str) -> None:
@@ -39,4 +53,5 @@ __all__ = [
     "kind_of_vocab",
     "maze",
     "sudoku",
+    "verified_tokens",
 ]
