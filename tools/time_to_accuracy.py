@@ -20,7 +20,6 @@ import argparse
 import json
 import multiprocessing
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
 
@@ -112,12 +111,14 @@ def run_all(args) -> list[dict]:
         print(f"{r.name} seed {r.seed}: {r.cfg.max_steps} steps -> {r.run_dir}", flush=True)
     calls = [_train_call(r, args.progress) for r in todo]
     if args.jobs > 1 and len(todo) > 1:
-        # separate processes (spawned: no forked torch state), each on its own threads; the
-        # library's train (not a function of this script) is importable in the children
+        # separate processes (spawned: no forked torch state), each on its own threads, a fresh
+        # one per run (a reused one kept the earlier runs' compiled graphs until torch.compile
+        # hit its recompile limit and fell back to eager); the library's train (not a function
+        # of this script) is importable in the children
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(args.jobs, mp_context=context) as pool:
-            for future in [pool.submit(train, *a, **kw) for a, kw in calls]:
-                future.result()
+        with context.Pool(args.jobs, maxtasksperchild=1) as pool:
+            for pending in [pool.apply_async(train, a, kw) for a, kw in calls]:
+                pending.get()
     else:
         for a, kw in calls:
             train(*a, **kw)
