@@ -197,6 +197,9 @@ def test_trm_eval_gives_the_training_runs_evaluation_numbers(trained, capsys):
     assert report["exact_accuracy"] == pytest.approx(last["eval/exact_accuracy"], abs=1e-12)
     assert report["token_accuracy"] == pytest.approx(last["eval/accuracy"], abs=1e-12)
     assert report["halting_accuracy"] == pytest.approx(last["eval/q_halt_accuracy"], abs=1e-12)
+    # answers that pass the rules, in both (a Sudoku has one solution: exact and verified agree)
+    assert report["verified_accuracy"] == pytest.approx(last["eval/verified_accuracy"], abs=1e-12)
+    assert report["verified_accuracy"] == pytest.approx(report["exact_accuracy"], abs=1e-12)
 
 
 MAZE_TEXT = "\n".join(
