@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _mazes(csv: Path, size: int = 30) -> tuple[np.ndarray, np.ndarray]:
-    q, a, skipped = builder.load_csv(csv, size=size, progress=False)  # checks every answer is a shortest path
+    # load_csv checks that every answer is a shortest path
+    q, a, skipped = builder.load_csv(csv, size=size, progress=False)
     assert skipped == 0
     return q, a
 
