@@ -33,3 +33,15 @@ def test_ladder_rungs_nest_and_easy_mix_holds_the_top_three(tmp_path):
     easy = read_puzzle_csv(tmp_path / "csv" / "easy.csv")
     expected = [(r.question, r.answer) for g in tool.EASY for r in rungs[g]]
     assert [(r.question, r.answer) for r in easy] == expected
+    # the training copies: each training 17-clue puzzle, then easier copies that keep its clues
+    train = read_puzzle_csv(tmp_path / "csv" / "train_17clue.csv")
+    copies = read_puzzle_csv(tmp_path / "csv" / "train_17clue_copies.csv")
+    assert len(copies) == 4 * len(train) == 4 * 1500
+    hard, answers = _grids(train), [r.answer for r in train]
+    for k in range(4):
+        part = copies[k * len(train) : (k + 1) * len(train)]
+        grids, givens = _grids(part), (_grids(part) > 0).sum(axis=1)
+        assert [r.answer for r in part] == answers
+        assert ((hard == 0) | (hard == grids)).all()
+        assert (givens == 17).all() if k == 0 else ((18 <= givens) & (givens <= 40)).all()
+    assert not {r.answer for r in train} & {r.answer for r in rungs[17]}  # held out by grid

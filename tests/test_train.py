@@ -189,3 +189,23 @@ def test_config_errors_are_one_line_exit_2(tmp_path, capsys):
     assert main(["train", "configs/sudoku_mlp.yaml", "global_batch_size=32", "--print-config"]) == 0
     out = capsys.readouterr().out
     assert "global_batch_size: 32" in out and "mixer: mlp" in out
+
+
+def test_init_from_starts_from_other_weights_and_refuses_another_architecture(tmp_path):
+    data = reverse_task(tmp_path / "data", n_train=32, n_test=8)
+    extra = ["global_batch_size=8", "eval_limit=8"]
+    first = train(tiny_cfg(data, tmp_path / "a", *extra, "max_steps=6"), progress=False)
+    # negligible rates: the warm-started weights stay as loaded, so the export is the source's
+    still = [*extra, "max_steps=1", "lr=1e-12", "puzzle_emb_lr=1e-12", "seed=5"]
+    second = train(tiny_cfg(data, tmp_path / "b", *still, f"init_from={first}"), progress=False)
+    a, _ = load_directory(first)
+    b, saved = load_directory(second)
+    assert saved.init_from == str(first)  # the saved config says where it started
+    sa, sb = a.state_dict(), b.state_dict()
+    assert all(torch.allclose(sa[k], sb[k], atol=1e-6) for k in sa)
+    fresh, _ = load_directory(train(tiny_cfg(data, tmp_path / "c", *still), progress=False))
+    assert not torch.equal(fresh.state_dict()["token_embedding"], sb["token_embedding"])
+    wider = ["model.dim=64", "model.puzzle_emb_dim=64", f"init_from={first}"]
+    with pytest.raises(TrmError, match="model.dim=32, this run model.dim=64"):
+        train(tiny_cfg(data, tmp_path / "d", *extra, *wider), progress=False)
+    assert not (tmp_path / "d" / "checkpoint.pt").exists()

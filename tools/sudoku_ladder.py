@@ -60,6 +60,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default="data/ladder")
     parser.add_argument("--fraction", type=float, default=0.25, help="17-clue grids held out")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--train-copies",
+        type=int,
+        default=3,
+        help="csv/train_17clue_copies.csv: each training 17-clue puzzle and this many copies "
+        "with clues copied back to 18..40 givens (drawn per copy)",
+    )
     args = parser.parse_args(argv)
     data, out = Path(args.data), Path(args.out)
     (out / "csv").mkdir(parents=True, exist_ok=True)
@@ -90,6 +97,22 @@ def main(argv: list[str] | None = None) -> None:
         _eval_dataset(data / file, out / name, test_count=count)
         print(f"{name}: {count or 'all'} puzzles of {file} -> {out / name}")
     print(f"train_17clue: {len(rest)} puzzles -> {out / 'csv' / 'train_17clue.csv'}")
+    _write_copies(out / "csv" / "train_17clue_copies.csv", rest, args.train_copies, args.seed)
+
+
+def _write_copies(path: Path, rest, copies: int, seed: int) -> None:
+    """The training 17-clue puzzles, each followed by ``copies`` of it with clues copied back
+    to a number of givens drawn from 18..40: hard puzzles and their easier versions to train on.
+    A generator of its own, so the rungs above do not depend on ``copies``."""
+    rng = np.random.default_rng([seed, 1])
+    questions, answers = [rest.questions], [rest.answers]
+    for _ in range(copies):
+        targets = rng.integers(18, 41, len(rest))
+        questions.append(sudoku.add_givens(rest.questions, rest.answers, targets, rng))
+        answers.append(rest.answers)
+    q, a = np.concatenate(questions), np.concatenate(answers)
+    _write_csv(path, "17_clue_copies", q, a)
+    print(f"train_17clue_copies: {len(q)} puzzles ({copies} copies each) -> {path}")
 
 
 if __name__ == "__main__":

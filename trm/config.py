@@ -96,6 +96,9 @@ class TrainConfig:
     curriculum_start: float = 0.3  # fraction of the train puzzles in the pool at the start
     curriculum_until: float = 0.5  # fraction of the run after which the pool is all of them
     seed: int = 0
+    # start from these weights (a run or inference directory, or a shipped checkpoint name) with
+    # a fresh optimiser, EMA and schedule; the architecture must match (resume continues instead)
+    init_from: str = ""
     eval_limit: int = 0  # evaluate on a seeded random subset of this many test examples (0: all)
     eval_batch_size: int = 0  # 0: the training batch size
     eval_every_steps: int = 0  # evaluate every N steps instead of every eval_interval epochs

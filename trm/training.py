@@ -21,6 +21,7 @@ from tqdm import tqdm
 from trm.act import ALL_STEPS, initial_carry, supervision_step
 from trm.batch import Batch
 from trm.checkpoint import (
+    ARCHITECTURE,
     CHECKPOINT,
     CONFIG,
     INFERENCE,
@@ -46,6 +47,7 @@ from trm.data import Prefetcher, PuzzleDataset, TrainSampler
 from trm.errors import TrmError
 from trm.evaluate import evaluate
 from trm.flops import run_training_flops
+from trm.loading import load
 from trm.losses import normalise_metrics
 from trm.metrics_log import MetricsLog, StepMeter
 from trm.model import TinyRecursiveModel
@@ -114,6 +116,25 @@ def init_state(
     if sampler is not None:
         state.sampler_state = sampler.state_dict()
     return state
+
+
+def warm_start(state: TrainState, source: str) -> None:
+    """Copy the weights of ``source`` (what ``trm.load`` accepts) into a fresh state's model and
+    EMA; refuse a different architecture in one line naming the key."""
+    model, saved = load(source, device="cpu")
+    for key in ARCHITECTURE:
+        if key == "num_puzzle_identifiers" and state.cfg.model.puzzle_emb_dim == 0:
+            continue  # no puzzle table: the number of puzzles in the data does not matter
+        now, was = getattr(state.cfg.model, key), getattr(saved.model, key)
+        if now != was:
+            raise TrmError(
+                f"init_from={source}: it has model.{key}={was}, this run model.{key}={now} "
+                "(the weights only fit the same architecture and data shape)"
+            )
+    with torch.no_grad():
+        state.core.load_state_dict(model.state_dict(), strict=False)
+    if state.ema is not None:
+        state.ema = EMA(state.core, state.cfg.ema_rate)
 
 
 # --- one optimiser step ----------------------------------------------------------------------
@@ -277,6 +298,8 @@ def _start(
     state = init_state(cfg, rt, sampler, steps_total)
     if saved is not None:
         restore_checkpoint(state, saved, run_dir)
+    elif cfg.init_from:
+        warm_start(state, cfg.init_from)
     if rt.is_main:
         if leftovers:  # --overwrite, or what a run that never saved a checkpoint left
             clear_run_dir(run_dir)
