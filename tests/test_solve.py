@@ -54,6 +54,26 @@ def test_halting_head_stops_rows_early():
     ).all()
 
 
+def test_a_verified_view_stops_its_siblings_only():
+    model = tiny_model()  # the halting head never stops a row before the limit
+    tokens = np.random.default_rng(2).integers(1, 10, (12, 81))
+    tokens[5, 0] = 10  # row 5 (puzzle 1, view 1) passes the check from its first step
+
+    def is_done(inputs: torch.Tensor, answers: torch.Tensor) -> torch.Tensor:
+        return inputs[:, 0] == 10
+
+    halting = Halting(max_steps=4, adaptive=False, is_done=is_done)
+    alone = stream(model, tokens, batch_size=12, halting=halting)
+    assert alone.steps.tolist() == [4] * 5 + [1] + [4] * 6
+    groups = np.repeat(np.arange(3), 4)  # 3 puzzles x 4 views
+    run = stream(model, tokens, batch_size=12, halting=halting, groups=groups)
+    assert run.steps.tolist() == [4] * 4 + [1] * 4 + [4] * 4
+    np.testing.assert_array_equal(run.preds[5], alone.preds[5])
+    # through 5 slots: rows 0-4 finish first; of puzzle 1, rows 6 and 7 then stop with row 5
+    few = stream(model, tokens, batch_size=5, halting=halting, groups=groups)
+    assert few.steps.tolist() == [4] * 5 + [1, 1, 1] + [4] * 4
+
+
 @pytest.mark.parametrize("kind", ["sudoku", "maze"])
 def test_each_view_maps_back_exactly(kind):
     if kind == "sudoku":

@@ -50,7 +50,8 @@ def evaluate_ladder(args: argparse.Namespace) -> list[dict]:
 
 
 def _row(r: dict) -> str:
-    views = r.get("views") or [{"verified_accuracy": float("nan")}]
+    # with one view there is no views table: the K-view column is the one view's own figure
+    views = r.get("views") or [{"verified_accuracy": r["adaptive_verified_accuracy"]}]
     return (
         f"| {r['name']} | {r['puzzles']} | {r['exact_accuracy']:.1%} | "
         f"{r['verified_accuracy']:.1%} | {r['adaptive_verified_accuracy']:.1%} | "

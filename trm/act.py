@@ -233,10 +233,17 @@ class Halting:
     def done(
         self, out: StepOutput, steps: torch.Tensor, limit: int, inputs: torch.Tensor
     ) -> torch.Tensor:
+        return self.check(out, steps, limit, inputs)[0]
+
+    def check(
+        self, out: StepOutput, steps: torch.Tensor, limit: int, inputs: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(which slots are done, which passed ``is_done``: None without it)."""
         d = should_halt(out.q_halt, steps, limit, adaptive=self.adaptive)
-        if self.is_done is not None:
-            d = d | self.is_done(inputs, out.logits.argmax(-1))
-        return d
+        if self.is_done is None:
+            return d, None
+        passed = self.is_done(inputs, out.logits.argmax(-1))
+        return d | passed, passed
 
 
 ADAPTIVE = Halting()  # q_halt > 0 or the model's maximum (`trm solve`)
@@ -274,6 +281,7 @@ def stream(
     on_step: StepHook | None = None,
     progress=None,
     probs: bool = False,
+    groups: np.ndarray | None = None,
 ) -> StreamOutput:
     """Run every row of ``inputs`` (N, L) tokens through a fixed batch of ``batch_size`` slots.
 
@@ -281,6 +289,9 @@ def stream(
     from ``puzzle_rows`` (N, E) (fitted by ``trm.inference.arc``). ``runtime`` sets the precision
     (default: ``auto`` on the model's device). The host reads one small mask per step.
     ``probs``: also keep the per-cell probabilities of every last step (``StreamOutput.probs``).
+    ``groups`` (N,) ints: rows that share a value are views of one puzzle; once one of them
+    passes ``halting.is_done``, the others stop at their next step (a row of a solved group that
+    was still waiting for a slot runs one step).
     """
     core = unwrap(model)
     device = core.token_embedding.device
@@ -298,6 +309,7 @@ def stream(
     autocast = rt.autocast()
     queue = _Queue(core, inputs, puzzle_ids, puzzle_rows, labels, device)
     slots = _Slots(core, queue, min(batch_size, n), rt.state_dtype, probs)
+    siblings = None if groups is None else _Siblings(groups, device)
     while slots.live:
         with autocast():
             out = model(slots.x, slots.rows, slots.y, slots.z)
@@ -305,13 +317,30 @@ def stream(
         slots.steps += 1
         if on_step is not None:
             on_step(out, slots.row)
-        done = halting.done(out, slots.steps, limit, slots.x) & slots.active
+        done, passed = halting.check(out, slots.steps, limit, slots.x)
+        if siblings is not None and passed is not None:
+            done = done | siblings.solved(slots.row, passed & slots.active)
+        done = done & slots.active
         idx = done.nonzero().squeeze(1)  # the one host read per step
         if len(idx):
             slots.finish(idx, out)
             if progress is not None:
                 progress.update(len(idx))
     return slots.output()
+
+
+class _Siblings:
+    """Which groups of rows (a puzzle's views) have a row that passed the check."""
+
+    def __init__(self, groups: np.ndarray, device: torch.device):
+        self.group = torch.as_tensor(np.asarray(groups, np.int64), device=device)  # (N,)
+        self.done = torch.zeros(int(self.group.max()) + 1, dtype=torch.bool, device=device)
+
+    def solved(self, rows: torch.Tensor, passed: torch.Tensor) -> torch.Tensor:
+        """Mark the groups of the slots that ``passed``; which slots hold a row of a solved
+        group (rows: the input row of each slot)."""
+        self.done[self.group[rows[passed]]] = True
+        return self.done[self.group[rows]]
 
 
 class _Queue:

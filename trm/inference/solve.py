@@ -44,7 +44,8 @@ class SolveResult:
     ``verified`` (some view's answer passed the rules), ``search`` (none did, the search found
     one), ``majority`` (no answer passed: the most common of the views) or ``vote`` (ARC).
     ``steps``: supervision steps of the view (or search node) that gave the answer;
-    ``network_steps``: all views' and search nodes' steps summed. With a search:
+    ``network_steps``: all views' and search nodes' steps summed (a puzzle's other views stop
+    once one is verified: ``views_agreeing`` counts those that had its answer then). With a search:
     ``search_nodes`` the nodes it evaluated (0: the first pass solved the puzzle),
     ``search_depth`` the committed cells of the winning node and ``commits`` those cells.
     """
@@ -84,7 +85,7 @@ class SolveResult:
         line = f"{how}; {self.views_agreeing}/{self.views} views agree; {steps}"
         if self.search_nodes and not self.verified:
             line += f"; search found none in {self.search_nodes} nodes"
-        if self.search_nodes is not None:
+        if self.search_nodes is not None or self.views > 1:
             line += f", {self.network_steps} network steps"
         return line
 
@@ -164,6 +165,7 @@ def solve_grids(
         runtime=runtime,
         progress=progress,
         probs=search is not None,
+        groups=np.repeat(np.arange(len(q)), k),  # a puzzle's views stop once one is verified
     )
     answers, ok = module.decode_answers(run.preds)
     answers = answers.reshape(len(q), k, *q.shape[1:])
