@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -90,3 +91,23 @@ def test_arc_eval_pass_at_k(tmp_path):
     assert [row["views"] for row in report["views"]] == [1, 2, 4]
     limited = eval_report(model, TrainConfig(kind="arc"), str(out), halting=ADAPTIVE, limit=1)
     assert limited["tasks"] == 1
+
+
+SHARED_17 = (
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "sudoku" / "17_clue_sample2000.csv"
+)
+
+
+@pytest.mark.skipif(not SHARED_17.is_file(), reason="../shared/data/sudoku is not present")
+def test_views_table_reads_every_views_own_answer(tmp_path):
+    """`trm solve` stops a puzzle's other views once one is verified; the views table must not:
+    its K = 1 row is the identity view alone, the same as the one-view figure."""
+    import trm
+
+    data = tmp_path / "g17"
+    trm.build("sudoku", data, str(SHARED_17), test_source=str(SHARED_17), test_count=24)
+    solver = trm.load("sudoku-mlp-cpu-v1", device="cpu", precision="fp32")
+    report = solver.evaluate(str(data), views=4, limit=24)
+    one, four = report["views"][0], report["views"][-1]
+    assert one["verified_accuracy"] == report["adaptive_verified_accuracy"]
+    assert four["verified_accuracy"] > one["verified_accuracy"]  # the views help v1 here

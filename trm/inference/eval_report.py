@@ -156,6 +156,7 @@ def _solve_rows(
                 seed=seed,
                 progress=bar,
                 search=search,
+                every_view=True,  # the views table reads each view's own answer
             )
     return results, truth
 

@@ -86,7 +86,7 @@ class SolveResult:
         if self.search_nodes and not self.verified:
             line += f"; search found none in {self.search_nodes} nodes"
         if self.search_nodes is not None or self.views > 1:
-            line += f", {self.network_steps} network steps"
+            line += f", {self.network_steps} network step" + "s" * (self.network_steps != 1)
         return line
 
     def embedding_said(self) -> str:
@@ -136,9 +136,11 @@ def solve_grids(
     seed: int = 0,
     progress=None,
     search: Search | None = None,
+    every_view: bool = False,
 ) -> list[SolveResult]:
     """Solve Sudoku or Maze questions (grids) with ``views`` symmetric views each, each view
-    stopping by ``halting`` (``trm.inference.halting.halting_for``), in the precision of
+    stopping by ``halting`` (``trm.inference.halting.halting_for``; the other views of a puzzle
+    stop once one view is verified, unless ``every_view``), in the precision of
     ``runtime`` (default ``auto`` on the model's device). With ``search``, the puzzles that no
     view solved are searched (``trm.inference.search``); the others cost nothing more."""
     module = KINDS[kind]
@@ -165,7 +167,7 @@ def solve_grids(
         runtime=runtime,
         progress=progress,
         probs=search is not None,
-        groups=np.repeat(np.arange(len(q)), k),  # a puzzle's views stop once one is verified
+        groups=None if every_view else np.repeat(np.arange(len(q)), k),
     )
     answers, ok = module.decode_answers(run.preds)
     answers = answers.reshape(len(q), k, *q.shape[1:])
