@@ -28,7 +28,7 @@ from trm import cli
 from trm.demo import Models, examples, solve_text
 from trm.puzzles import sudoku
 
-# The README's held-out 17-clue puzzle: the shipped model solves it with one view in 5 steps.
+# The README's held-out 17-clue puzzle: the shipped model solves it with one view in 2 steps.
 PUZZLE = "................12....34...........5..6..37...8.2..........64...2.1.....75....3.."
 
 
@@ -63,7 +63,7 @@ def test_bad_input_is_the_clis_one_line_error(models, capsys):
 
 
 def test_views_search_and_maze_go_through_the_api(models):
-    hard = examples("sudoku")["examples/sudoku_ladder.txt:5 (25 givens)"]
+    hard = examples("sudoku")["examples/sudoku_hard.txt:4 (18 givens)"]  # magictour
     one = solve_text(models, "sudoku", hard, picture=False)
     assert one.status.startswith("one pass: NOT verified"), one.status
     found = solve_text(models, "sudoku", hard, search=True, budget=400, picture=False)
@@ -234,10 +234,10 @@ def solve_in_the_page(browser: Browser, url: str, screenshot: Path) -> None:
     browser.command("POST", f"/element/{box}/value", {"text": PUZZLE})
     browser.command("POST", f"/element/{browser.find('#solve')}/click", {})
     status = wait_until(lambda: browser.value("#status textarea"), 120, "no status")
-    assert status.startswith("one pass: verified; 1/1 views agree; 5 steps"), status
+    assert status.startswith("one pass: verified; 1/1 views agree; 2 steps"), status
     answer = browser.value("#answer textarea")
     assert sudoku.verify(sudoku.parse(PUZZLE), sudoku.parse(answer)), answer
-    wait_until(lambda: "step 5:" in browser.command("GET", "/source"), 30, "no trace shown")
+    wait_until(lambda: "step 2:" in browser.command("GET", "/source"), 30, "no trace shown")
     time.sleep(1)  # let the trace picture finish drawing
     png = base64.b64decode(browser.command("GET", "/screenshot"))
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
