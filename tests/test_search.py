@@ -1,6 +1,8 @@
 """`--search`: the network's own proposals searched, every answer checked by the rules.
 
-Real 17-clue puzzles from ``../shared/data`` with the shipped model (skipped without the data):
+Real 17-clue puzzles from ``../shared/data`` with the first shipped Sudoku model, v1 (skipped
+without the data; the model shipped now solves these rows in one pass, several are its training
+puzzles):
 the search solves puzzles one pass does not, commits only digits the network ranked in its top
 ``branch``, stays within its budget and costs nothing on a puzzle one pass solves.
 """
@@ -29,7 +31,8 @@ from trm.puzzles import sudoku
 torch.set_num_threads(1)
 
 # Rows of 17_clue_sample2000.csv: one pass solves EASY; the search finds DEPTH1 after one
-# committed cell and DEPTH2 after two (one view, the shipped model); HARD stays unsolved.
+# committed cell and DEPTH2 after two (one view, v1); HARD stays unsolved.
+MODEL = "sudoku-mlp-cpu-v1"
 EASY, DEPTH1, DEPTH2, HARD = 10, 13, 1, 0
 
 
@@ -47,7 +50,7 @@ def rows() -> list[dict]:
 
 @pytest.fixture(scope="module")
 def solver() -> trm.api.Solver:
-    return trm.load("sudoku", device="cpu")
+    return trm.load(MODEL, device="cpu")
 
 
 def grid(rows: list[dict], i: int) -> np.ndarray:
@@ -79,7 +82,7 @@ def test_search_solves_what_one_pass_does_not(solver, rows):
 def test_every_committed_digit_is_one_the_network_proposed(rows):
     """Re-run the network on each prefix of the winning node's commits: the next committed
     digit is among that node's top ``branch`` digits in its cell (fp32: no batch-size noise)."""
-    solver = trm.load("sudoku", device="cpu", precision="fp32")
+    solver = trm.load(MODEL, device="cpu", precision="fp32")
     q = grid(rows, DEPTH2)
     plan = Search(views=1, budget=120)
     [r] = solver.solve([q], search=plan)
@@ -120,7 +123,7 @@ def test_a_puzzle_one_pass_solves_costs_one_pass(solver, rows):
 
 
 def test_cli_json_says_how_the_answer_was_found(rows, capsys):
-    argv = ["solve", "sudoku", "--search", "--budget", "80", "--json", "--device", "cpu"]
+    argv = ["solve", "sudoku", "--search", "--budget", "80", "--json", "--checkpoint", MODEL]
     assert cli.main([*argv, rows[DEPTH1]["question"], rows[EASY]["question"]]) == 0
     found, easy = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert found["method"] == "search" and found["verified"]
