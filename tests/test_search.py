@@ -1,8 +1,7 @@
 """`--search`: the network's own proposals searched, every answer checked by the rules.
 
 Real 17-clue puzzles from ``../shared/data`` with the first shipped Sudoku model, v1 (skipped
-without the data; the model shipped now solves these rows in one pass: 16 of the 20 are its training
-puzzles):
+without the data; the model shipped now was trained on 16 of these 20 rows):
 the search solves puzzles one pass does not, commits only digits the network ranked in its top
 ``branch``, stays within its budget and costs nothing on a puzzle one pass solves.
 """
