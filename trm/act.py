@@ -230,11 +230,6 @@ class Halting:
             return "head" if self.adaptive else "fixed"
         return "both" if self.adaptive else "rules"
 
-    def done(
-        self, out: StepOutput, steps: torch.Tensor, limit: int, inputs: torch.Tensor
-    ) -> torch.Tensor:
-        return self.check(out, steps, limit, inputs)[0]
-
     def check(
         self, out: StepOutput, steps: torch.Tensor, limit: int, inputs: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor | None]:

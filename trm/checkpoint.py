@@ -12,7 +12,7 @@ import errno
 import os
 import shutil
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -212,18 +212,26 @@ def check_resumable(state: dict[str, Any], cfg: TrainConfig, run_dir: Path) -> N
         saved = None
     if not isinstance(saved, DictConfig):
         return  # a checkpoint without its config: only the weights' shapes are checked
-    for key in ARCHITECTURE:
-        if key in saved and saved[key] != getattr(cfg.model, key):
-            now, was = getattr(cfg.model, key), saved[key]
-            if key in FROM_DATA:
-                raise TrmError(
-                    f"{run_dir}: the dataset {cfg.data_path} has {key} {now}, but the run was "
-                    f"trained on data with {was}; resume with its own data or start a new run"
-                )
+    for key, now, was in architecture_changes(saved, cfg.model):
+        if key in FROM_DATA:
             raise TrmError(
-                f"{run_dir}: cannot resume with model.{key}={now}: the run was trained with "
-                f"model.{key}={was} (start a new run to change the architecture)"
+                f"{run_dir}: the dataset {cfg.data_path} has {key} {now}, but the run was "
+                f"trained on data with {was}; resume with its own data or start a new run"
             )
+        raise TrmError(
+            f"{run_dir}: cannot resume with model.{key}={now}: the run was trained with "
+            f"model.{key}={was} (start a new run to change the architecture)"
+        )
+
+
+def architecture_changes(saved: Mapping[str, Any], model: Any) -> list[tuple[str, Any, Any]]:
+    """``(key, now, was)`` for every ``ARCHITECTURE`` key of ``saved`` (a saved ``model:``
+    mapping) that differs in ``model`` (a ``ModelConfig``): weights of one do not fit the other."""
+    return [
+        (k, getattr(model, k), saved[k])
+        for k in ARCHITECTURE
+        if k in saved and saved[k] != getattr(model, k)
+    ]
 
 
 def save_inference(

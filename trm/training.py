@@ -13,6 +13,7 @@ import signal
 import sys
 import time
 from contextlib import ExitStack
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -21,10 +22,10 @@ from tqdm import tqdm
 from trm.act import ALL_STEPS, initial_carry, supervision_step
 from trm.batch import Batch
 from trm.checkpoint import (
-    ARCHITECTURE,
     CHECKPOINT,
     CONFIG,
     INFERENCE,
+    architecture_changes,
     check_new_run_dir,
     check_resumable,
     clear_run_dir,
@@ -122,15 +123,16 @@ def warm_start(state: TrainState, source: str) -> None:
     """Copy the weights of ``source`` (what ``trm.load`` accepts) into a fresh state's model and
     EMA; refuse a different architecture in one line naming the key."""
     model, saved = load(source, device="cpu")
-    for key in ARCHITECTURE:
-        if key == "num_puzzle_identifiers" and state.cfg.model.puzzle_emb_dim == 0:
-            continue  # no puzzle table: the number of puzzles in the data does not matter
-        now, was = getattr(state.cfg.model, key), getattr(saved.model, key)
-        if now != was:
-            raise TrmError(
-                f"init_from={source}: it has model.{key}={was}, this run model.{key}={now} "
-                "(the weights only fit the same architecture and data shape)"
-            )
+    theirs = asdict(saved.model)
+    if state.cfg.model.puzzle_emb_dim == 0:  # no puzzle table: the data's puzzle count is free
+        theirs.pop("num_puzzle_identifiers")
+    changed = architecture_changes(theirs, state.cfg.model)
+    if changed:
+        key, now, was = changed[0]
+        raise TrmError(
+            f"init_from={source}: it has model.{key}={was}, this run model.{key}={now} "
+            "(the weights only fit the same architecture and data shape)"
+        )
     with torch.no_grad():
         state.core.load_state_dict(model.state_dict(), strict=False)
     if state.ema is not None:
